@@ -1,0 +1,40 @@
+"""What a job's `run(ctx)` receives."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import spotipy
+
+
+@dataclass
+class JobContext:
+    """Everything a job needs for one run.
+
+    Attributes:
+        job_name: the job's name in the config (not the module name).
+        spotify: an authenticated client with its own HTTP session for this run.
+        options: the validated `Options` instance, or the raw dict when the module has none.
+        log: a logger named after the job.
+        state: JSON-able mapping kept per job across runs; saved only when the run succeeds.
+        dry_run: when true, the job must not change anything; write requests are refused anyway.
+        new_client: makes another client for this run (same token, deadline and dry-run guard),
+            for jobs that want concurrent requests: one `requests.Session` per thread.
+    """
+
+    job_name: str
+    spotify: spotipy.Spotify
+    options: Any
+    log: logging.Logger
+    state: MutableMapping[str, Any] = field(default_factory=dict)
+    dry_run: bool = False
+    new_client: Callable[[], spotipy.Spotify] | None = None
+
+    def client(self) -> spotipy.Spotify:
+        """Another client for this run, for use from another thread."""
+        if self.new_client is None:
+            return self.spotify
+        return self.new_client()

@@ -1,0 +1,94 @@
+"""The exception hierarchy. Each class knows its exit code; the CLI maps them in one place.
+
+Messages are one line, say what to do, and never contain a secret.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_JOB_FAILED = 1
+EXIT_USAGE = 2
+EXIT_AUTH = 3
+
+
+class RunnerError(Exception):
+    """An expected failure: printed as one line, no traceback."""
+
+    exit_code = EXIT_JOB_FAILED
+
+
+class UsageError(RunnerError):
+    """The command line or the environment is wrong."""
+
+    exit_code = EXIT_USAGE
+
+
+class ConfigError(RunnerError):
+    """The configuration is invalid. Carries every problem found, not just the first.
+
+    Args:
+        problems: one line each, `file:line:col: key.path: message`.
+    """
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class JobLoadError(ConfigError):
+    """A job module could not be found, imported, or has invalid options."""
+
+
+class AuthError(RunnerError):
+    """Authorization is missing, expired, revoked, or lacks scopes."""
+
+    exit_code = EXIT_AUTH
+
+
+class AuthorizationNeeded(AuthError):
+    """No usable refresh token: the user must run `spotify-runner auth`."""
+
+    def __init__(self, reason: str = "authorization expired or revoked") -> None:
+        super().__init__(f"{reason}: run 'spotify-runner auth'")
+
+
+class MissingScopes(AuthError):
+    """The stored token does not cover the scopes the configured jobs need."""
+
+    def __init__(self, missing: set[str]) -> None:
+        self.missing = frozenset(missing)
+        names = " ".join(sorted(missing))
+        super().__init__(
+            f"the authorization lacks scopes {names}: run 'spotify-runner auth' to grant them"
+        )
+
+
+class TransientError(RunnerError):
+    """Worth retrying later: network trouble, 5xx, rate limiting."""
+
+
+class RateLimited(TransientError):
+    """Spotify answered 429 with a Retry-After too long to wait inside a run."""
+
+    def __init__(self, retry_after: float, detail: str = "") -> None:
+        self.retry_after = retry_after
+        extra = f" ({detail})" if detail else ""
+        super().__init__(f"rate-limited by Spotify for {retry_after:.0f}s{extra}")
+
+
+class RunTimedOut(RunnerError):
+    """The run exceeded its timeout; its further Spotify calls fail fast."""
+
+
+class DryRunWrite(RunnerError):
+    """A job tried to write to Spotify during a dry run; the request was not sent."""
+
+
+class SpotifyAPIError(RunnerError):
+    """Spotify refused a request for a reason retrying will not fix (400, 403, 404...)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        super().__init__(message)
