@@ -1,0 +1,69 @@
+"""Shared helpers for the fake Spotify tests: a settable clock and spotipy clients."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+import requests
+import spotipy
+
+from runner.testing import FakeSpotify, ManualClock
+
+START = 1_790_000_000.0  # 2026-09-21, a fixed "now" so tests compute instead of sleeping
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(START)
+
+
+@pytest.fixture
+def fake(clock: ManualClock) -> Iterator[FakeSpotify]:
+    with FakeSpotify(clock=clock) as server:
+        yield server
+
+
+@pytest.fixture
+def http() -> Iterator[requests.Session]:
+    with requests.Session() as session:
+        yield session
+
+
+ClientFactory = Callable[..., spotipy.Spotify]
+
+
+@pytest.fixture
+def client_for(fake: FakeSpotify) -> Iterator[ClientFactory]:
+    """Makes spotipy clients on `fake` for a user and scopes; closes their sessions after."""
+
+    def make(
+        user: str = "alice",
+        scopes: tuple[str, ...] = (
+            "playlist-read-private",
+            "playlist-modify-private",
+            "playlist-modify-public",
+            "user-library-read",
+            "user-read-recently-played",
+            "user-top-read",
+        ),
+        token: str | None = None,
+    ) -> spotipy.Spotify:
+        access = token or fake.issue_access_token(user, scopes)
+        # A plain session: spotipy mounts no retry adapter on it, so 429/5xx reach the caller
+        # with their headers (its own adapter turns them into "Max Retries" even at retries=0).
+        session = requests.Session()
+        sessions.append(session)
+        sp = spotipy.Spotify(auth=access, requests_session=session)
+        sp.prefix = fake.api_url + "/"
+        return sp
+
+    sessions: list[requests.Session] = []
+    yield make
+    for session in sessions:
+        session.close()
+
+
+@pytest.fixture
+def sp(client_for: ClientFactory) -> spotipy.Spotify:
+    return client_for()
