@@ -1,0 +1,721 @@
+"""The token store and the token manager spotipy asks for access tokens.
+
+The store keeps one JSON file per account, `state_dir/accounts/<account>/token.json`, created
+0600 from its first byte and replaced atomically (temporary file, fsync, rename, fsync of the
+directory), so a crash at any instant leaves the old token or the new one, never neither.
+
+Precedence between the store and `spotify.refresh_token` in the config: the store wins, because
+it holds the newest (possibly rotated) refresh token. The exception is a config value that changed
+since the store was made from it, which means the user pasted a new token: then the config's token
+is adopted (and recorded by its SHA-256 fingerprint, never in clear outside the store).
+
+The manager is shared by every job of a daemon. It refreshes single-flight (one refresh however
+many threads find the token stale), ahead of expiry in a background thread, persists a rotated
+refresh token before using it, and never loops on `invalid_grant`: it marks itself as needing
+authorization until `spotify-runner auth` stores a new token, which it notices without a restart.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from runner.config import SpotifyConfig
+from runner.errors import AuthError, AuthorizationNeeded, TransientError
+
+# Spotify refresh tokens die 6 months after the original authorization; 182 days is the safe
+# reading of "6 months" (the shortest span of six calendar months is 181 days, plus a margin
+# that errs on warning early rather than late).
+REFRESH_TOKEN_LIFETIME = 182 * 86400.0
+WARN_BEFORE_DEATH = 14 * 86400.0
+DEFAULT_ACCESS_LIFETIME = 3600.0
+
+_FORMAT_VERSION = 1
+_TEMP_PREFIX = ".token.json."
+_TEMP_SUFFIX = ".tmp"
+
+
+class ClientRejected(AuthError):
+    """Spotify refused the client id or secret (`invalid_client`)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Spotify rejected the client id or secret: check spotify.client_id / client_secret"
+        )
+
+
+def secret_value(value: Any) -> str | None:
+    """The plain string behind a pydantic `SecretStr`, a plain `str`, or None."""
+    if value is None:
+        return None
+    getter = getattr(value, "get_secret_value", None)
+    text = getter() if callable(getter) else value
+    return str(text) if text else None
+
+
+def fingerprint(token: str) -> str:
+    """SHA-256 of a token: lets the store recognise a config value without keeping it."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class StoredToken:
+    """One account's authorization as kept in the store.
+
+    Attributes:
+        refresh_token: the newest refresh token.
+        access_token: the last access token, or None before the first refresh.
+        expires_at: when `access_token` expires (Unix time), or None.
+        scopes: the scopes Spotify reported for the authorization.
+        authorized_at: when the user originally authorized; the refresh token dies
+            `REFRESH_TOKEN_LIFETIME` after it, whatever the refreshes.
+        client_id: the app the token belongs to.
+        config_token_fingerprint: SHA-256 of `spotify.refresh_token` in the config when the store
+            was made (None if the config had none), to notice a newly pasted token.
+        pkce: issued through PKCE, so refreshed with the client id and no secret.
+        access_lifetime: the lifetime Spotify gave the access token (`expires_in`), if known.
+    """
+
+    refresh_token: str = field(repr=False)
+    access_token: str | None = field(repr=False)
+    expires_at: float | None
+    scopes: frozenset[str]
+    authorized_at: float
+    client_id: str
+    config_token_fingerprint: str | None = None
+    pkce: bool = False
+    access_lifetime: float | None = None
+
+    def refresh_expires_at(self) -> float:
+        """When the refresh token dies (Unix time)."""
+        return self.authorized_at + REFRESH_TOKEN_LIFETIME
+
+    def days_left(self, now: float) -> float:
+        """Days until the refresh token dies (negative once dead)."""
+        return (self.refresh_expires_at() - now) / 86400.0
+
+    def to_json(self) -> dict[str, Any]:
+        """The store's JSON form."""
+        return {
+            "version": _FORMAT_VERSION,
+            "refresh_token": self.refresh_token,
+            "access_token": self.access_token,
+            "expires_at": self.expires_at,
+            "access_lifetime": self.access_lifetime,
+            "scopes": sorted(self.scopes),
+            "authorized_at": self.authorized_at,
+            "client_id": self.client_id,
+            "config_token_fingerprint": self.config_token_fingerprint,
+            "pkce": self.pkce,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> StoredToken:
+        """Parses the store's JSON form; raises ValueError on anything malformed."""
+        if not isinstance(data, dict):
+            raise ValueError("not an object")
+        refresh_token = data.get("refresh_token")
+        client_id = data.get("client_id")
+        authorized_at = data.get("authorized_at")
+        scopes = data.get("scopes", [])
+        if not isinstance(refresh_token, str) or not refresh_token:
+            raise ValueError("refresh_token missing")
+        if not isinstance(client_id, str):
+            raise ValueError("client_id missing")
+        if not isinstance(authorized_at, int | float):
+            raise ValueError("authorized_at missing")
+        if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
+            raise ValueError("scopes malformed")
+        access_token = data.get("access_token")
+        expires_at = data.get("expires_at")
+        lifetime = data.get("access_lifetime")
+        fp = data.get("config_token_fingerprint")
+        if access_token is not None and not isinstance(access_token, str):
+            raise ValueError("access_token malformed")
+        if expires_at is not None and not isinstance(expires_at, int | float):
+            raise ValueError("expires_at malformed")
+        if lifetime is not None and not isinstance(lifetime, int | float):
+            raise ValueError("access_lifetime malformed")
+        if fp is not None and not isinstance(fp, str):
+            raise ValueError("config_token_fingerprint malformed")
+        return cls(
+            refresh_token=refresh_token,
+            access_token=access_token,
+            expires_at=None if expires_at is None else float(expires_at),
+            scopes=frozenset(scopes),
+            authorized_at=float(authorized_at),
+            client_id=client_id,
+            config_token_fingerprint=fp,
+            pkce=bool(data.get("pkce", False)),
+            access_lifetime=None if lifetime is None else float(lifetime),
+        )
+
+
+class TokenStore:
+    """One account's token file, private and atomically replaced.
+
+    Args:
+        state_dir: the daemon's state directory.
+        account: the account name (`"default"` today).
+    """
+
+    def __init__(self, state_dir: Path, account: str = "default") -> None:
+        self.path = Path(state_dir) / "accounts" / account / "token.json"
+        self._lock_path = self.path.with_name("token.lock")
+        self._local = threading.local()
+
+    def __repr__(self) -> str:
+        return f"TokenStore({str(self.path)!r})"
+
+    def load(self) -> StoredToken | None:
+        """The stored token, or None when there is none yet.
+
+        Raises:
+            AuthorizationNeeded: the file exists but cannot be read or parsed.
+        """
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise AuthorizationNeeded(
+                f"token store {self.path} is unreadable ({exc.strerror})"
+            ) from None
+        try:
+            return StoredToken.from_json(json.loads(raw))
+        except ValueError:
+            # JSONDecodeError is a ValueError; the message would quote the file, so drop it.
+            raise AuthorizationNeeded(f"token store {self.path} is unreadable") from None
+
+    def signature(self) -> tuple[int, int, int] | None:
+        """(inode, mtime_ns, size) of the file: changes whenever anyone replaces it."""
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Exclusive lock on this account's token, across threads and processes (re-entrant).
+
+        Held while refreshing, so that a daemon and a `spotify-runner token` in another process
+        never both spend the same rotating refresh token.
+        """
+        depth = getattr(self._local, "depth", 0)
+        if depth:
+            self._local.depth = depth + 1
+            try:
+                yield
+            finally:
+                self._local.depth -= 1
+            return
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            self._local.depth = 1
+            try:
+                yield
+            finally:
+                self._local.depth = 0
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    def save(self, token: StoredToken) -> None:
+        """Atomically replaces the stored token; the file is 0600 from its first byte."""
+        data = (json.dumps(token.to_json(), indent=2) + "\n").encode()
+        with self.lock():
+            directory = self.path.parent
+            # Under the lock no other writer is mid-save, so any temp file is a crash leftover.
+            for stale in directory.glob(f"{_TEMP_PREFIX}*{_TEMP_SUFFIX}"):
+                with contextlib.suppress(OSError):
+                    stale.unlink()
+            tmp = directory / f"{_TEMP_PREFIX}{os.getpid()}.{secrets.token_hex(4)}{_TEMP_SUFFIX}"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                try:
+                    # The umask can only remove bits; fchmod makes it exactly 0600 either way.
+                    os.fchmod(fd, 0o600)
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fd, view) :]
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                os.replace(tmp, self.path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+                raise
+            dir_fd = os.open(directory, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+
+
+def resolve_initial_token(
+    config: SpotifyConfig, store: TokenStore, now: float
+) -> StoredToken | None:
+    """The token to start from: the store's, unless the config holds a newly pasted one.
+
+    A token adopted from the config is saved to the store at once (with its fingerprint), so the
+    next start prefers the store and its rotations. Its original authorization time is unknown,
+    so `now` stands in for it; its scopes stay empty until the first refresh reports them.
+
+    Raises:
+        AuthorizationNeeded: the store file is unreadable and the config offers no new token.
+    """
+    config_token = secret_value(config.refresh_token)
+    config_fp = fingerprint(config_token) if config_token else None
+    try:
+        stored = store.load()
+    except AuthorizationNeeded:
+        if config_token is None:
+            raise
+        stored = None
+    if stored is not None and stored.client_id != config.client_id:
+        # A token of another app cannot be refreshed with this client id.
+        stored = None
+    if config_token is None:
+        return stored
+    if stored is not None and stored.config_token_fingerprint == config_fp:
+        return stored
+    adopted = StoredToken(
+        refresh_token=config_token,
+        access_token=None,
+        expires_at=None,
+        scopes=frozenset(),
+        authorized_at=now,
+        client_id=config.client_id,
+        config_token_fingerprint=config_fp,
+    )
+    store.save(adopted)
+    return adopted
+
+
+@dataclass(frozen=True)
+class AuthStatus:
+    """What `jobs` and `check --online` show about the authorization.
+
+    Attributes:
+        needs_auth: no usable refresh token: runs fail fast until `auth` stores one.
+        reason: why authorization is needed, when it is.
+        scopes: the scopes granted.
+        days_left: days until the refresh token dies, or None without a token.
+        expires_at: when the refresh token dies (Unix time), or None.
+        pkce: the token was issued through PKCE.
+    """
+
+    needs_auth: bool
+    reason: str | None
+    scopes: frozenset[str]
+    days_left: float | None
+    expires_at: float | None
+    pkce: bool = False
+
+
+def refresh_lead(lifetime: float, margin: float) -> float:
+    """How long before expiry to refresh: 10% of the lifetime or `margin`, whichever is more.
+
+    For Spotify's 3600 s that is 6 minutes (90% of the lifetime is earlier than 5 minutes
+    before). A margin of half the lifetime or more would refresh constantly, so short
+    lifetimes (test fakes) refresh at 90%.
+    """
+    if margin >= lifetime / 2:
+        return 0.1 * lifetime
+    return max(0.1 * lifetime, margin)
+
+
+class TokenManager:
+    """spotipy's auth manager: hands out access tokens, refreshing them safely.
+
+    Args:
+        config: the `spotify` section of the config.
+        store: the account's token store.
+        clock: wall-clock time (persisted expiries are Unix times).
+        session_factory: makes the `requests.Session` for the token endpoint.
+        refresh_margin: refresh this long before expiry (see `refresh_lead`).
+        logger: where refreshes and warnings go; never receives a token.
+        sleep: waits between retries on the token endpoint.
+        max_attempts: tries per refresh on network errors and 5xx.
+        timeout: seconds per token-endpoint request.
+    """
+
+    def __init__(
+        self,
+        config: SpotifyConfig,
+        store: TokenStore,
+        *,
+        clock: Callable[[], float] = time.time,
+        session_factory: Callable[[], requests.Session] = requests.Session,
+        refresh_margin: float = 300.0,
+        logger: logging.Logger | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        max_attempts: int = 3,
+        timeout: float = 15.0,
+    ) -> None:
+        self._config = config
+        self._store = store
+        self._clock = clock
+        self._session_factory = session_factory
+        self._margin = refresh_margin
+        self._log = logger or logging.getLogger("runner.tokens")
+        self._sleep = sleep
+        self._max_attempts = max(1, max_attempts)
+        self._timeout = timeout
+        self._lock = threading.RLock()
+        self._token: StoredToken | None = None
+        self._reason: str | None = None
+        self._dead_refresh_token: str | None = None
+        self._last_warning: float | None = None
+        self._signature: tuple[int, int, int] | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        try:
+            self._token = resolve_initial_token(config, store, clock())
+        except AuthorizationNeeded as exc:
+            self._reason = str(exc)
+        self._signature = store.signature()
+        if self._token is None and self._reason is None:
+            self._reason = "no Spotify authorization stored yet"
+
+    def __repr__(self) -> str:
+        return f"TokenManager({self._store!r}, needs_auth={self.needs_auth})"
+
+    # -- state -------------------------------------------------------------------------------
+
+    @property
+    def needs_auth(self) -> bool:
+        """True when no usable refresh token is known; runs fail fast until `auth` is run."""
+        return self._reason is not None
+
+    @property
+    def store(self) -> TokenStore:
+        """The token store this manager persists to."""
+        return self._store
+
+    def status(self) -> AuthStatus:
+        """The authorization's state, without contacting Spotify."""
+        self._check_store()
+        with self._lock:
+            token = self._token
+            now = self._clock()
+            return AuthStatus(
+                needs_auth=self.needs_auth,
+                reason=self._reason,
+                scopes=token.scopes if token else frozenset(),
+                days_left=token.days_left(now) if token else None,
+                expires_at=token.refresh_expires_at() if token else None,
+                pkce=token.pkce if token else False,
+            )
+
+    def _lifetime(self, token: StoredToken) -> float:
+        return token.access_lifetime or DEFAULT_ACCESS_LIFETIME
+
+    def _refresh_at(self, token: StoredToken) -> float:
+        """When to refresh ahead of expiry; -inf without an access token."""
+        if token.access_token is None or token.expires_at is None:
+            return float("-inf")
+        return token.expires_at - refresh_lead(self._lifetime(token), self._margin)
+
+    def _usable(self, token: StoredToken, now: float) -> bool:
+        """The access token still has a safe moment left (to ride out a failed refresh)."""
+        if token.access_token is None or token.expires_at is None:
+            return False
+        return now < token.expires_at - min(30.0, 0.05 * self._lifetime(token))
+
+    # -- store changes -----------------------------------------------------------------------
+
+    def _check_store(self) -> None:
+        """Reloads when someone (e.g. `auth`) replaced the store file: one stat() call."""
+        if self._store.signature() != self._signature:
+            self.reload_from_store()
+
+    def reload_from_store(self) -> bool:
+        """Adopts the stored token if it differs from the one in memory.
+
+        Returns:
+            True when a different token was adopted (and `needs_auth` possibly cleared).
+        """
+        with self._lock:
+            self._signature = self._store.signature()
+            try:
+                stored = self._store.load()
+            except AuthorizationNeeded as exc:
+                if self._token is None:
+                    self._reason = str(exc)
+                return False
+            if stored is None or stored == self._token:
+                return False
+            if stored.client_id != self._config.client_id:
+                return False
+            if stored.refresh_token == self._dead_refresh_token:
+                # Same dead token with a different access token: nothing to revive.
+                return False
+            self._token = stored
+            if self._reason is not None:
+                self._log.info("found a new Spotify authorization in %s", self._store.path)
+            self._reason = None
+            self._dead_refresh_token = None
+            self._wake.set()
+            return True
+
+    # -- spotipy's interface -----------------------------------------------------------------
+
+    def get_access_token(self, as_dict: bool = False) -> str:
+        """A valid access token, refreshing first if it is stale (what spotipy calls).
+
+        Args:
+            as_dict: accepted for spotipy's interface; a string is always returned.
+
+        Raises:
+            AuthorizationNeeded: no usable refresh token.
+            TransientError: the token endpoint failed and the current token is unusable.
+        """
+        del as_dict
+        self._check_store()
+        token = self._token
+        now = self._clock()
+        if token is not None and self._reason is None and now < self._refresh_at(token):
+            assert token.access_token is not None
+            self._maybe_warn(token, now)
+            return token.access_token
+        return self.refresh()
+
+    def refresh(self, *, force: bool = False, failed_token: str | None = None) -> str:
+        """Refreshes the access token, once however many threads ask at the same time.
+
+        Args:
+            force: refresh even if the token looks fresh (after a 401).
+            failed_token: the access token that met the 401; if the current one differs, another
+                thread has refreshed already and its token is returned without a new refresh.
+
+        Returns:
+            A valid access token.
+
+        Raises:
+            AuthorizationNeeded: no usable refresh token (`invalid_grant`, nothing stored).
+            ClientRejected: Spotify refused the client id or secret.
+            TransientError: the token endpoint kept failing and the current token is unusable.
+        """
+        with self._lock, self._store.lock():
+            # Another process (a CLI `token`, `auth`) may have refreshed while we waited.
+            self._check_store()
+            token = self._token
+            now = self._clock()
+            if self._reason is not None or token is None:
+                raise AuthorizationNeeded(self._reason_text())
+            if token.access_token is not None:
+                superseded = failed_token is not None and token.access_token != failed_token
+                fresh = now < self._refresh_at(token)
+                if (superseded and self._usable(token, now)) or (not force and fresh):
+                    self._maybe_warn(token, now)
+                    return token.access_token
+            try:
+                new = self._refresh_with_retries(token)
+            except TransientError:
+                if not force and self._usable(token, now) and token.access_token is not None:
+                    self._log.warning("could not refresh the Spotify token; using the current one")
+                    return token.access_token
+                raise
+            self._store.save(new)
+            self._signature = self._store.signature()
+            self._token = new
+            self._wake.set()
+            self._maybe_warn(new, self._clock())
+            assert new.access_token is not None
+            return new.access_token
+
+    def _reason_text(self) -> str:
+        reason = self._reason or "authorization expired or revoked"
+        suffix = ": run 'spotify-runner auth'"
+        return reason[: -len(suffix)] if reason.endswith(suffix) else reason
+
+    # -- the token endpoint ------------------------------------------------------------------
+
+    def _refresh_with_retries(self, token: StoredToken) -> StoredToken:
+        delay = 0.5
+        last = "no attempt"
+        for attempt in range(1, self._max_attempts + 1):
+            try:
+                return self._refresh_once(token)
+            except _Retryable as exc:
+                last = str(exc)
+                if attempt == self._max_attempts:
+                    break
+                self._log.info(
+                    "token refresh failed (%s); retrying in %.1fs (attempt %d/%d)",
+                    last,
+                    delay,
+                    attempt,
+                    self._max_attempts,
+                )
+                self._sleep(delay)
+                delay *= 2
+        raise TransientError(f"could not refresh the Spotify access token: {last}")
+
+    def _refresh_once(self, token: StoredToken) -> StoredToken:
+        form = {"grant_type": "refresh_token", "refresh_token": token.refresh_token}
+        auth: tuple[str, str] | None = None
+        if token.pkce:
+            form["client_id"] = token.client_id
+        else:
+            secret = secret_value(self._config.client_secret)
+            if secret is None:
+                raise AuthError(
+                    "spotify.client_secret is not set: set it, or authorize with "
+                    "'spotify-runner auth --pkce'"
+                )
+            auth = (token.client_id, secret)
+        url = self._config.accounts_url.rstrip("/") + "/api/token"
+        sent_at = self._clock()
+        try:
+            with self._session_factory() as session:
+                response = session.post(url, data=form, auth=auth, timeout=self._timeout)
+        except requests.RequestException as exc:
+            # str(exc) of a connection error names the URL and OS error, never the form body.
+            raise _Retryable(type(exc).__name__) from None
+        status = response.status_code
+        if status >= 500 or status == 429:
+            raise _Retryable(f"HTTP {status}")
+        body = _json_or_empty(response)
+        if status != 200:
+            error = str(body.get("error", ""))
+            description = str(body.get("error_description", ""))
+            if error == "invalid_grant":
+                self._reason = "authorization expired or revoked"
+                self._dead_refresh_token = token.refresh_token
+                self._log.error(
+                    "Spotify refused the refresh token (%s): run 'spotify-runner auth'",
+                    description or error,
+                )
+                raise AuthorizationNeeded("authorization expired or revoked")
+            if error == "invalid_client":
+                raise ClientRejected()
+            raise AuthError(
+                f"Spotify refused to refresh the token: HTTP {status} {error} {description}".strip()
+            )
+        access = body.get("access_token")
+        expires_in = body.get("expires_in", DEFAULT_ACCESS_LIFETIME)
+        if not isinstance(access, str) or not isinstance(expires_in, int | float):
+            raise _Retryable("malformed token response")
+        rotated = body.get("refresh_token")
+        scope = body.get("scope")
+        scopes = frozenset(scope.split()) if isinstance(scope, str) else token.scopes
+        if isinstance(rotated, str) and rotated and rotated != token.refresh_token:
+            self._log.debug("Spotify rotated the refresh token; persisting the new one")
+        return replace(
+            token,
+            refresh_token=rotated if isinstance(rotated, str) and rotated else token.refresh_token,
+            access_token=access,
+            # Counted from before the request, so our expiry is never later than Spotify's.
+            expires_at=sent_at + float(expires_in),
+            access_lifetime=float(expires_in),
+            scopes=scopes,
+        )
+
+    # -- warnings ----------------------------------------------------------------------------
+
+    def _maybe_warn(self, token: StoredToken, now: float) -> None:
+        left = token.refresh_expires_at() - now
+        if left > WARN_BEFORE_DEATH:
+            return
+        if self._last_warning is not None and now - self._last_warning < 86400.0:
+            return
+        self._last_warning = now
+        when = time.strftime("%Y-%m-%d", time.localtime(token.refresh_expires_at()))
+        self._log.warning(
+            "the Spotify authorization expires in %.0f days (%s): run 'spotify-runner auth' "
+            "to renew it",
+            max(0.0, left / 86400.0),
+            when,
+        )
+
+    # -- background refresh ------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Starts the background thread that refreshes ahead of expiry."""
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._run, name="spotify-token-refresher", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stops the background thread and waits for it."""
+        thread = self._thread
+        if thread is None:
+            return
+        self._stop.set()
+        self._wake.set()
+        thread.join()
+        self._thread = None
+
+    def _next_wait(self) -> float:
+        token = self._token
+        if self._reason is not None or token is None:
+            return 5.0  # waiting for `auth` to store a token: a cheap stat() now and then
+        due = self._refresh_at(token) - self._clock()
+        return max(0.0, min(due, 3600.0))
+
+    def _run(self) -> None:
+        backoff = 1.0
+        while not self._stop.is_set():
+            self._wake.clear()
+            if self.needs_auth:
+                self._check_store()
+            wait = self._next_wait()
+            if wait > 0:
+                self._wake.wait(wait)
+                continue
+            try:
+                self.refresh()
+                backoff = 1.0
+                if self._next_wait() <= 0:
+                    # A token that is stale as soon as it is issued (expires_in ~ 0): do not spin.
+                    self._stop.wait(1.0)
+            except AuthorizationNeeded:
+                pass  # needs_auth is set; the loop now waits for a new token in the store
+            except AuthError as exc:
+                # A rejected client id will not fix itself; runs report it, we stay quiet.
+                self._log.error("background token refresh failed: %s", exc)
+                self._stop.wait(300.0)
+            except TransientError as exc:
+                self._log.warning("background token refresh failed: %s", exc)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 60.0)
+            except Exception:  # the refresher must outlive surprises; requests retry on demand
+                self._log.exception("background token refresh crashed")
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 60.0)
+
+
+class _Retryable(Exception):
+    """A token-endpoint failure worth another try (network, 5xx, 429)."""
+
+
+def _json_or_empty(response: requests.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
