@@ -1,0 +1,599 @@
+"""Run history and per-job state, behind one small interface.
+
+Everything the daemon remembers between runs goes through `StateStore`: SQLite today
+(`SqliteStateStore`), PostgreSQL for an active/standby pair later. All datetimes are timezone-aware
+UTC going in and coming out; they are stored as fixed-width ISO-8601 text, so they sort as text and
+stay readable in `sqlite3`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Protocol
+
+from runner.errors import RunnerError
+
+STATE_FILE = "state.sqlite3"
+SCHEMA_VERSION = 1
+# Bounds what one misbehaving job can put in the history; a summary is meant to be one line.
+MAX_TEXT = 4000
+INTERRUPTED = "interrupted (daemon stopped)"
+
+
+class RunStatus(StrEnum):
+    """How a run ended (or that it has not ended yet)."""
+
+    RUNNING = "running"
+    OK = "ok"
+    FAILED = "failed"
+    TRANSIENT = "transient"
+    RATE_LIMITED = "rate_limited"
+    TIMED_OUT = "timed_out"
+    SKIPPED = "skipped"
+    NEEDS_AUTH = "needs_auth"
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run of one job, as recorded.
+
+    Attributes:
+        id: increases with every run recorded in this store.
+        account: the Spotify account the run used.
+        job: the job's name in the config.
+        scheduled_at: when the schedule wanted it; None for a manual run.
+        started_at: when it actually started (for a skipped run: when it was skipped).
+        ended_at: None while running.
+        status: how it ended.
+        summary: what the job returned, or why it was skipped.
+        error: one-line error for a run that did not succeed.
+        attempt: 1 for the first try, 2 for the first retry...
+        dry_run: the run changed nothing.
+        trigger: "schedule", "catch_up", "retry" or "manual".
+    """
+
+    id: int
+    account: str
+    job: str
+    scheduled_at: datetime | None
+    started_at: datetime
+    ended_at: datetime | None
+    status: RunStatus
+    summary: str | None
+    error: str | None
+    attempt: int
+    dry_run: bool
+    trigger: str
+
+
+class StateStore(Protocol):
+    """All persistent run data: history and per-job state. Thread-safe."""
+
+    def start_run(
+        self,
+        job: str,
+        *,
+        scheduled_at: datetime | None,
+        started_at: datetime,
+        attempt: int = 1,
+        trigger: str = "schedule",
+        dry_run: bool = False,
+        account: str = "default",
+    ) -> int:
+        """Records a run as RUNNING and returns its id."""
+        ...
+
+    def finish_run(
+        self,
+        run_id: int,
+        status: RunStatus,
+        *,
+        ended_at: datetime,
+        summary: str | None = None,
+        error: str | None = None,
+    ) -> RunRecord:
+        """Records how a run ended and returns the full record."""
+        ...
+
+    def record_skipped(
+        self,
+        job: str,
+        *,
+        scheduled_at: datetime | None,
+        at: datetime,
+        reason: str,
+        account: str = "default",
+    ) -> RunRecord:
+        """Records a run that did not happen (overlap, missed) with the reason as its summary."""
+        ...
+
+    def last_run(self, job: str, account: str = "default") -> RunRecord | None:
+        """The job's most recently recorded run of any status, or None."""
+        ...
+
+    def runs(
+        self, job: str | None = None, *, limit: int = 50, account: str = "default"
+    ) -> list[RunRecord]:
+        """Recorded runs of one job (or all jobs), newest first."""
+        ...
+
+    def last_scheduled_at(self, job: str, account: str = "default") -> datetime | None:
+        """The latest scheduled time of any recorded run, skipped ones included."""
+        ...
+
+    def load_job_state(self, job: str, account: str = "default") -> dict[str, Any]:
+        """The job's saved state, or an empty dict."""
+        ...
+
+    def save_job_state(self, job: str, state: Mapping[str, Any], account: str = "default") -> None:
+        """Replaces the job's saved state. Raises TypeError for a value JSON cannot hold."""
+        ...
+
+    def mark_interrupted(self, now: datetime) -> int:
+        """Ends runs a crashed process left RUNNING as FAILED; returns how many."""
+        ...
+
+    def close(self) -> None:
+        """Releases the store; further calls fail."""
+        ...
+
+
+class StateError(RunnerError):
+    """The state database cannot be used (written by a newer version, corrupt, unreadable)."""
+
+
+_SCHEMA = """
+CREATE TABLE runs (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    account      TEXT    NOT NULL,
+    job          TEXT    NOT NULL,
+    scheduled_at TEXT,
+    started_at   TEXT    NOT NULL,
+    ended_at     TEXT,
+    status       TEXT    NOT NULL,
+    summary      TEXT,
+    error        TEXT,
+    attempt      INTEGER NOT NULL DEFAULT 1,
+    dry_run      INTEGER NOT NULL DEFAULT 0,
+    trigger      TEXT    NOT NULL,
+    owner        TEXT
+);
+CREATE INDEX runs_by_job ON runs (account, job, id);
+CREATE INDEX runs_running ON runs (status) WHERE status = 'running';
+CREATE TABLE job_state (
+    account    TEXT NOT NULL,
+    job        TEXT NOT NULL,
+    state      TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (account, job)
+);
+"""
+
+_COLUMNS = (
+    "id, account, job, scheduled_at, started_at, ended_at, status, summary, error, "
+    "attempt, dry_run, trigger"
+)
+
+
+class SqliteStateStore:
+    """`StateStore` in one SQLite file, in WAL mode.
+
+    One connection serialised by a lock serves all of the daemon's threads; WAL lets another
+    process (the `jobs` command) read while the daemon writes, and `busy_timeout` makes a second
+    writer (`run-job` next to a running daemon) wait instead of failing. The file is created 0600:
+    job state may hold things the user considers private. History is bounded: after each insert
+    only the newest `keep_runs` runs of that job and account are kept.
+
+    Args:
+        path: the database file; its directory must exist.
+        keep_runs: how many runs to keep per job and account.
+
+    Raises:
+        StateError: the file was written by a newer version, or is not a database.
+    """
+
+    def __init__(self, path: Path, *, keep_runs: int = 1000) -> None:
+        if keep_runs < 1:
+            raise ValueError("keep_runs must be at least 1")
+        self.path = Path(path)
+        self.keep_runs = keep_runs
+        self._lock = threading.Lock()
+        self._owner = _process_identity()
+        _create_private(self.path)
+        try:
+            # isolation_level=None: we issue BEGIN ourselves, so a transaction is exactly what
+            # the code shows and never left open between calls.
+            self._db = sqlite3.connect(
+                self.path, timeout=10.0, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            raise StateError(f"cannot open the state database {self.path}: {exc}") from exc
+        try:
+            self._setup()
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise StateError(f"cannot use the state database {self.path}: {exc}") from exc
+        except BaseException:
+            self._db.close()
+            raise
+
+    # -- set-up -----------------------------------------------------------------------------
+
+    def _setup(self) -> None:
+        db = self._db
+        db.execute("PRAGMA busy_timeout = 10000")
+        mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise StateError(f"{self.path}: cannot switch to WAL mode (got {mode})")
+        # NORMAL is durable across application crashes in WAL mode; only a power cut can lose
+        # the last transactions, which for run history is an acceptable trade for fewer fsyncs.
+        db.execute("PRAGMA synchronous = NORMAL")
+        db.execute("PRAGMA foreign_keys = ON")
+        # Checked before taking the write lock, so a reader (`jobs`) opening the store while
+        # the daemon is mid-write does not queue behind it for an up-to-date schema.
+        if self._schema_version(db) == SCHEMA_VERSION:
+            return
+        with self._transaction() as cur:
+            version = self._schema_version(cur)
+            if version == 0:
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        cur.execute(statement)
+                cur.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            # Future migrations go here: `if version < 2: ...`, each in this transaction.
+
+    def _schema_version(self, db: sqlite3.Connection | sqlite3.Cursor) -> int:
+        version = int(db.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise StateError(
+                f"{self.path} was written by a newer spotify-runner (schema {version}, this "
+                f"version knows {SCHEMA_VERSION}): upgrade spotify-runner"
+            )
+        return version
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Cursor]:
+        # IMMEDIATE takes the write lock up front, so two writers queue on busy_timeout rather
+        # than one failing with "database is locked" when it upgrades a read lock.
+        with self._lock:
+            cur = self._db.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                yield cur
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            else:
+                cur.execute("COMMIT")
+            finally:
+                cur.close()
+
+    def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    # -- runs -------------------------------------------------------------------------------
+
+    def start_run(
+        self,
+        job: str,
+        *,
+        scheduled_at: datetime | None,
+        started_at: datetime,
+        attempt: int = 1,
+        trigger: str = "schedule",
+        dry_run: bool = False,
+        account: str = "default",
+    ) -> int:
+        """Records a run as RUNNING and returns its id."""
+        row = (
+            account,
+            job,
+            _opt_ts(scheduled_at),
+            _ts(started_at),
+            RunStatus.RUNNING.value,
+            attempt,
+            int(dry_run),
+            trigger,
+            self._owner,
+        )
+        with self._transaction() as cur:
+            cur.execute(
+                "INSERT INTO runs (account, job, scheduled_at, started_at, status, attempt,"
+                " dry_run, trigger, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
+            run_id = cur.lastrowid
+            self._prune(cur, account, job)
+        assert run_id is not None
+        return run_id
+
+    def finish_run(
+        self,
+        run_id: int,
+        status: RunStatus,
+        *,
+        ended_at: datetime,
+        summary: str | None = None,
+        error: str | None = None,
+    ) -> RunRecord:
+        """Records how a run ended and returns the full record.
+
+        Raises:
+            KeyError: no run has this id (pruned, or never recorded).
+        """
+        with self._transaction() as cur:
+            cur.execute(
+                "UPDATE runs SET status = ?, ended_at = ?, summary = ?, error = ? WHERE id = ?",
+                (RunStatus(status).value, _ts(ended_at), _clip(summary), _clip(error), run_id),
+            )
+            if cur.rowcount == 0:
+                raise KeyError(f"no run with id {run_id}")
+            row = cur.execute(f"SELECT {_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return _record(row)
+
+    def record_skipped(
+        self,
+        job: str,
+        *,
+        scheduled_at: datetime | None,
+        at: datetime,
+        reason: str,
+        account: str = "default",
+    ) -> RunRecord:
+        """Records a run that did not happen (overlap, missed) with the reason as its summary."""
+        when = _ts(at)
+        with self._transaction() as cur:
+            cur.execute(
+                "INSERT INTO runs (account, job, scheduled_at, started_at, ended_at, status,"
+                " summary, attempt, dry_run, trigger) VALUES (?, ?, ?, ?, ?, ?, ?, 1, 0, ?)",
+                (
+                    account,
+                    job,
+                    _opt_ts(scheduled_at),
+                    when,
+                    when,
+                    RunStatus.SKIPPED.value,
+                    _clip(reason),
+                    "schedule",
+                ),
+            )
+            row = cur.execute(
+                f"SELECT {_COLUMNS} FROM runs WHERE id = ?", (cur.lastrowid,)
+            ).fetchone()
+            self._prune(cur, account, job)
+        return _record(row)
+
+    def _prune(self, cur: sqlite3.Cursor, account: str, job: str) -> None:
+        # Runs still going are never pruned: their finish_run must find them.
+        cur.execute(
+            "DELETE FROM runs WHERE account = ? AND job = ? AND status != 'running' AND id <= ("
+            " SELECT id FROM runs WHERE account = ? AND job = ?"
+            " ORDER BY id DESC LIMIT 1 OFFSET ?)",
+            (account, job, account, job, self.keep_runs),
+        )
+
+    def last_run(self, job: str, account: str = "default") -> RunRecord | None:
+        """The job's most recently recorded run of any status (running included), or None."""
+        found = self.runs(job, limit=1, account=account)
+        return found[0] if found else None
+
+    def runs(
+        self, job: str | None = None, *, limit: int = 50, account: str = "default"
+    ) -> list[RunRecord]:
+        """Recorded runs of one job (or of all jobs when `job` is None), newest first."""
+        if job is None:
+            rows = self._query(
+                f"SELECT {_COLUMNS} FROM runs WHERE account = ? ORDER BY id DESC LIMIT ?",
+                (account, limit),
+            )
+        else:
+            rows = self._query(
+                f"SELECT {_COLUMNS} FROM runs WHERE account = ? AND job = ?"
+                " ORDER BY id DESC LIMIT ?",
+                (account, job, limit),
+            )
+        return [_record(row) for row in rows]
+
+    def last_scheduled_at(self, job: str, account: str = "default") -> datetime | None:
+        """The latest scheduled time of any recorded run (skipped ones included), or None.
+
+        Manual runs have no scheduled time and so do not count: `run-job` does not postpone
+        the schedule or stand in for a missed run.
+        """
+        rows = self._query(
+            "SELECT MAX(scheduled_at) FROM runs WHERE account = ? AND job = ?", (account, job)
+        )
+        return _parse(rows[0][0])
+
+    def mark_interrupted(self, now: datetime) -> int:
+        """Ends as FAILED the runs left RUNNING by a process that no longer exists.
+
+        Runs owned by a live process (a `run-job` next to the daemon, or this process itself)
+        are left alone, so calling this at daemon start never rewrites a run still going.
+        Returns how many runs were marked.
+        """
+        ended = _ts(now)
+        with self._transaction() as cur:
+            rows = cur.execute("SELECT id, owner FROM runs WHERE status = 'running'").fetchall()
+            stale = [run_id for run_id, owner in rows if not _owner_alive(owner, self._owner)]
+            cur.executemany(
+                "UPDATE runs SET status = ?, ended_at = ?, error = ? WHERE id = ?",
+                [(RunStatus.FAILED.value, ended, INTERRUPTED, run_id) for run_id in stale],
+            )
+        return len(stale)
+
+    # -- job state --------------------------------------------------------------------------
+
+    def load_job_state(self, job: str, account: str = "default") -> dict[str, Any]:
+        """The job's saved state, or an empty dict when it has none."""
+        rows = self._query(
+            "SELECT state FROM job_state WHERE account = ? AND job = ?", (account, job)
+        )
+        if not rows:
+            return {}
+        loaded = json.loads(rows[0][0])
+        return loaded if isinstance(loaded, dict) else {}
+
+    def save_job_state(self, job: str, state: Mapping[str, Any], account: str = "default") -> None:
+        """Replaces the job's saved state with `state`, as JSON.
+
+        JSON's own rules apply: tuples come back as lists and non-string keys as strings.
+
+        Raises:
+            TypeError: a value JSON cannot hold; the message names where it is.
+        """
+        try:
+            text = json.dumps(dict(state), separators=(",", ":"))
+        except (TypeError, ValueError) as exc:
+            where = _find_unjsonable(dict(state), "state") or "state"
+            raise TypeError(f"job state of {job!r} is not JSON-able at {where}: {exc}") from exc
+        updated = _ts(datetime.now(UTC))
+        with self._transaction() as cur:
+            cur.execute(
+                "INSERT INTO job_state (account, job, state, updated_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (account, job) DO UPDATE SET state = excluded.state,"
+                " updated_at = excluded.updated_at",
+                (account, job, text, updated),
+            )
+
+    def close(self) -> None:
+        """Closes the connection; further calls raise sqlite3.ProgrammingError."""
+        with self._lock:
+            self._db.close()
+
+
+def open_state(state_dir: Path) -> SqliteStateStore:
+    """Opens (creating when needed) the store in `state_dir`, creating the directory 0700."""
+    state_dir = Path(state_dir)
+    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return SqliteStateStore(state_dir / STATE_FILE)
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+
+def _create_private(path: Path) -> None:
+    # Create the file ourselves so it is 0600 from its first moment; SQLite gives its -wal and
+    # -shm files the database file's permissions.
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        if os.fstat(fd).st_mode & 0o077:
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
+def _ts(value: datetime) -> str:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value!r}: the state store takes timezone-aware times")
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _opt_ts(value: datetime | None) -> str | None:
+    return None if value is None else _ts(value)
+
+
+def _parse(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text).astimezone(UTC)
+
+
+def _clip(text: str | None) -> str | None:
+    if text is None or len(text) <= MAX_TEXT:
+        return text
+    return text[: MAX_TEXT - 1] + "…"
+
+
+def _record(row: tuple[Any, ...]) -> RunRecord:
+    (run_id, account, job, scheduled, started, ended, status, summary, error) = row[:9]
+    attempt, dry_run, trigger = row[9:]
+    started_at = _parse(started)
+    assert started_at is not None
+    return RunRecord(
+        id=run_id,
+        account=account,
+        job=job,
+        scheduled_at=_parse(scheduled),
+        started_at=started_at,
+        ended_at=_parse(ended),
+        status=RunStatus(status),
+        summary=summary,
+        error=error,
+        attempt=attempt,
+        dry_run=bool(dry_run),
+        trigger=trigger,
+    )
+
+
+def _find_unjsonable(value: Any, path: str) -> str | None:
+    """The path of the first value `json.dumps` rejects, for an error message that helps."""
+    if isinstance(value, str | int | float | bool) or value is None:
+        return None
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str | int | float | bool) and key is not None:
+                return f"{path} (key {key!r} of type {type(key).__name__})"
+            found = _find_unjsonable(item, f"{path}[{key!r}]")
+            if found:
+                return found
+        return None
+    if isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            found = _find_unjsonable(item, f"{path}[{index}]")
+            if found:
+                return found
+        return None
+    return f"{path} ({type(value).__name__})"
+
+
+def _process_identity(pid: int | None = None) -> str:
+    """`pid:start-time` of a process: unlike a bare PID, it is not reused by a later process."""
+    pid = os.getpid() if pid is None else pid
+    return f"{pid}:{_start_time(pid) or ''}"
+
+
+def _start_time(pid: int) -> str | None:
+    # Field 22 of /proc/PID/stat, in clock ticks since boot; the command name (field 2) may
+    # contain spaces and parentheses, so split after its closing parenthesis.
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            fields = stat.read().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return fields[19] if len(fields) > 19 else None
+
+
+def _owner_alive(owner: str | None, me: str) -> bool:
+    if not owner:
+        return False
+    if owner == me:
+        return True
+    pid_text, _, started = owner.partition(":")
+    try:
+        pid = int(pid_text)
+    except ValueError:
+        return False
+    if pid == os.getpid():
+        # Our PID but another start time: a previous process that had our PID (containers
+        # start the daemon as PID 1 every time).
+        return False
+    if started:
+        now_started = _start_time(pid)
+        if now_started is not None or os.path.isdir("/proc/self"):
+            return now_started == started
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,364 @@
+"""Schedule computations, tested by computing with a given `now`: nothing here sleeps."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from hypothesis import given
+from hypothesis import strategies as st
+
+from runner.config import ScheduleConfig
+from runner.schedule import (
+    MISFIRE_GRACE_TIME,
+    backoff_delay,
+    build_trigger,
+    cron_trigger,
+    cron_weekdays,
+    misfire_grace_time,
+    missed_fire_time,
+    next_fire_times,
+    retry_delay,
+)
+
+BERLIN = ZoneInfo("Europe/Berlin")
+UTC_ZONE = ZoneInfo("UTC")
+
+
+@dataclass(frozen=True)
+class Sched:
+    cron: str | None = None
+    every: timedelta | None = None
+    at: datetime | None = None
+    jitter: timedelta | None = None
+
+
+def utc(y: int, mo: int, d: int, h: int = 0, mi: int = 0, s: int = 0) -> datetime:
+    return datetime(y, mo, d, h, mi, s, tzinfo=UTC)
+
+
+def berlin(y: int, mo: int, d: int, h: int = 0, mi: int = 0, s: int = 0) -> datetime:
+    return datetime(y, mo, d, h, mi, s, tzinfo=BERLIN)
+
+
+# -- build_trigger -----------------------------------------------------------------------------
+
+
+def test_cron_builds_a_cron_trigger_in_the_config_zone() -> None:
+    trigger = build_trigger(Sched(cron="45 18 * * *"), BERLIN)
+    assert isinstance(trigger, CronTrigger)
+    times = next_fire_times(trigger, utc(2026, 7, 1, 0, 0), 2)
+    # 18:45 in Berlin summer time is 16:45 UTC.
+    assert times == [utc(2026, 7, 1, 16, 45), utc(2026, 7, 2, 16, 45)]
+
+
+def test_cron_jitter_is_applied_and_can_be_left_out() -> None:
+    schedule = Sched(cron="0 * * * *", jitter=timedelta(minutes=5))
+    jittered = build_trigger(schedule, UTC_ZONE)
+    exact = build_trigger(schedule, UTC_ZONE, with_jitter=False)
+    assert jittered.jitter == 300
+    assert exact.jitter is None
+    assert next_fire_times(exact, utc(2026, 1, 1, 10, 30), 1) == [utc(2026, 1, 1, 11, 0)]
+
+
+def test_every_builds_an_interval_trigger_starting_at_start() -> None:
+    start = utc(2026, 1, 1, 10, 0, 7)
+    trigger = build_trigger(Sched(every=timedelta(minutes=15)), BERLIN, start=start)
+    assert isinstance(trigger, IntervalTrigger)
+    assert next_fire_times(trigger, utc(2026, 1, 1, 11, 0), 3) == [
+        utc(2026, 1, 1, 11, 0, 7),
+        utc(2026, 1, 1, 11, 15, 7),
+        utc(2026, 1, 1, 11, 30, 7),
+    ]
+
+
+def test_every_with_jitter_adds_at_most_the_jitter_to_each_gap() -> None:
+    # APScheduler computes the next interval from the previous, jittered, fire time: gaps are
+    # interval + U(0, jitter), so the cadence drifts by jitter/2 per run on average.
+    start = utc(2026, 1, 1)
+    trigger = build_trigger(
+        Sched(every=timedelta(minutes=10), jitter=timedelta(seconds=30)), UTC_ZONE, start=start
+    )
+    times = next_fire_times(trigger, start - timedelta(seconds=1), 20)
+    assert start <= times[0] <= start + timedelta(seconds=30)
+    for earlier, later in zip(times, times[1:], strict=False):
+        assert timedelta(minutes=10) <= later - earlier <= timedelta(minutes=10, seconds=30)
+    assert len({t.microsecond for t in times}) > 1
+
+
+def test_at_builds_a_date_trigger_and_a_naive_time_is_in_the_config_zone() -> None:
+    trigger = build_trigger(Sched(at=datetime(2026, 12, 24, 18, 0)), BERLIN)
+    assert isinstance(trigger, DateTrigger)
+    assert next_fire_times(trigger, utc(2026, 1, 1), 5) == [utc(2026, 12, 24, 17, 0)]
+    # A one-off in the past has no next fire time.
+    assert next_fire_times(trigger, utc(2027, 1, 1), 5) == []
+
+
+def test_at_with_an_offset_keeps_it() -> None:
+    when = datetime(2026, 12, 24, 18, 0, tzinfo=ZoneInfo("America/New_York"))
+    trigger = build_trigger(Sched(at=when), BERLIN)
+    assert next_fire_times(trigger, utc(2026, 1, 1), 1) == [utc(2026, 12, 24, 23, 0)]
+
+
+def test_the_real_schedule_config_is_accepted() -> None:
+    schedule = ScheduleConfig.model_validate({"cron": "0 9 * * 1-5"})
+    trigger = build_trigger(schedule, BERLIN)
+    # 2026-03-06 is a Friday: the next weekday 09:00 is Monday the 9th.
+    assert next_fire_times(trigger, berlin(2026, 3, 6, 10, 0), 1) == [utc(2026, 3, 9, 8, 0)]
+
+
+def test_a_schedule_with_nothing_set_is_an_error() -> None:
+    with pytest.raises(ValueError, match="one of cron, every or at"):
+        build_trigger(Sched(), UTC_ZONE)
+
+
+# -- crontab weekdays --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "expected"),
+    [
+        ("*", "*"),
+        ("0", "sun"),
+        ("7", "sun"),
+        ("1", "mon"),
+        ("1-5", "mon,tue,wed,thu,fri"),
+        ("mon-fri", "mon,tue,wed,thu,fri"),
+        ("5-7", "fri,sat,sun"),
+        ("fri-sun", "fri,sat,sun"),
+        ("0,6", "sat,sun"),
+        ("sat,sun", "sat,sun"),
+        ("*/2", "tue,thu,sat,sun"),
+        ("1-5/2", "mon,wed,fri"),
+        ("0-7", "*"),
+        ("SUN", "sun"),
+    ],
+)
+def test_cron_weekdays_follow_crontab_numbering(field: str, expected: str) -> None:
+    assert cron_weekdays(field) == expected
+
+
+@pytest.mark.parametrize("field", ["8", "5-1", "funday", "1-", "", "*/0", "L"])
+def test_bad_cron_weekdays_are_refused(field: str) -> None:
+    with pytest.raises(ValueError, match="day-of-week"):
+        cron_weekdays(field)
+
+
+def test_sunday_is_day_zero_as_in_crontab() -> None:
+    # APScheduler's own from_crontab would read 0 as Monday.
+    trigger = cron_trigger("0 9 * * 0", UTC_ZONE)
+    (fire,) = next_fire_times(trigger, utc(2026, 3, 2), 1)  # a Monday
+    assert fire == utc(2026, 3, 8, 9, 0)
+    assert fire.strftime("%A") == "Sunday"
+
+
+def test_cron_needs_five_fields() -> None:
+    with pytest.raises(ValueError, match="expected 5"):
+        cron_trigger("0 9 * *", UTC_ZONE)
+
+
+# -- next_fire_times ---------------------------------------------------------------------------
+
+
+def test_next_fire_times_are_strictly_after() -> None:
+    trigger = cron_trigger("*/15 * * * *", UTC_ZONE)
+    assert next_fire_times(trigger, utc(2026, 1, 1, 10, 15), 2) == [
+        utc(2026, 1, 1, 10, 30),
+        utc(2026, 1, 1, 10, 45),
+    ]
+
+
+def test_next_fire_times_cross_a_dst_change_in_local_time() -> None:
+    # Berlin springs forward on 2026-03-29: 02:30 does not exist that day.
+    trigger = cron_trigger("30 1 * * *", BERLIN)
+    times = next_fire_times(trigger, berlin(2026, 3, 28, 12, 0), 3)
+    assert [t.astimezone(BERLIN).hour for t in times] == [1, 1, 1]
+    assert times[1] - times[0] == timedelta(hours=23)
+
+
+def test_next_fire_times_zero_is_empty() -> None:
+    assert next_fire_times(cron_trigger("* * * * *", UTC_ZONE), utc(2026, 1, 1), 0) == []
+
+
+# -- missed_fire_time --------------------------------------------------------------------------
+
+
+def test_no_history_means_no_catch_up() -> None:
+    schedule = Sched(cron="0 9 * * *")
+    assert missed_fire_time(schedule, UTC_ZONE, last_scheduled=None, now=utc(2026, 1, 5)) is None
+
+
+def test_created_at_stands_in_for_missing_history() -> None:
+    schedule = Sched(cron="0 9 * * *")
+    missed = missed_fire_time(
+        schedule,
+        UTC_ZONE,
+        last_scheduled=None,
+        now=utc(2026, 1, 5, 12, 0),
+        created_at=utc(2026, 1, 5, 8, 0),
+    )
+    assert missed == utc(2026, 1, 5, 9, 0)
+
+
+def test_cron_catch_up_is_the_most_recent_missed_run_only() -> None:
+    schedule = Sched(cron="0 9 * * *")
+    missed = missed_fire_time(
+        schedule, UTC_ZONE, last_scheduled=utc(2026, 1, 1, 9, 0), now=utc(2026, 1, 5, 12, 0)
+    )
+    assert missed == utc(2026, 1, 5, 9, 0)
+
+
+def test_cron_nothing_missed_when_the_next_run_is_still_ahead() -> None:
+    schedule = Sched(cron="0 9 * * *")
+    assert (
+        missed_fire_time(
+            schedule, UTC_ZONE, last_scheduled=utc(2026, 1, 5, 9, 0), now=utc(2026, 1, 6, 8, 59)
+        )
+        is None
+    )
+
+
+def test_a_run_due_exactly_now_is_not_missed() -> None:
+    schedule = Sched(cron="0 9 * * *")
+    now = utc(2026, 1, 6, 9, 0)
+    assert (
+        missed_fire_time(schedule, UTC_ZONE, last_scheduled=utc(2026, 1, 5, 9, 0), now=now) is None
+    )
+
+
+def test_cron_catch_up_uses_the_config_zone() -> None:
+    schedule = Sched(cron="45 18 * * *")
+    missed = missed_fire_time(
+        schedule, BERLIN, last_scheduled=utc(2026, 7, 1, 16, 45), now=utc(2026, 7, 3, 17, 0)
+    )
+    assert missed == utc(2026, 7, 3, 16, 45)
+
+
+def test_cron_catch_up_after_a_long_outage_of_a_frequent_job() -> None:
+    # Per-minute during one hour of the day, down for a year: bisection, not 20,000 steps.
+    schedule = Sched(cron="* 9 * * *")
+    missed = missed_fire_time(
+        schedule, UTC_ZONE, last_scheduled=utc(2025, 1, 1, 9, 0), now=utc(2026, 1, 1, 12, 0)
+    )
+    assert missed == utc(2026, 1, 1, 9, 59)
+
+
+def test_every_is_anchored_on_the_last_scheduled_run() -> None:
+    schedule = Sched(every=timedelta(hours=2))
+    last = utc(2026, 1, 1, 10, 7)
+    missed = missed_fire_time(schedule, UTC_ZONE, last_scheduled=last, now=utc(2026, 1, 1, 17, 0))
+    assert missed == utc(2026, 1, 1, 16, 7)
+    # The trigger the daemon builds from the same anchor continues that cadence.
+    trigger = build_trigger(schedule, UTC_ZONE, start=last, with_jitter=False)
+    assert next_fire_times(trigger, utc(2026, 1, 1, 17, 0), 1) == [utc(2026, 1, 1, 18, 7)]
+
+
+def test_every_nothing_missed_within_one_interval() -> None:
+    schedule = Sched(every=timedelta(hours=2))
+    last = utc(2026, 1, 1, 10, 0)
+    assert (
+        missed_fire_time(schedule, UTC_ZONE, last_scheduled=last, now=utc(2026, 1, 1, 11, 59))
+        is None
+    )
+    assert (
+        missed_fire_time(schedule, UTC_ZONE, last_scheduled=last, now=utc(2026, 1, 1, 12, 0))
+        is None
+    )
+    assert missed_fire_time(
+        schedule, UTC_ZONE, last_scheduled=last, now=utc(2026, 1, 1, 12, 0, 1)
+    ) == utc(2026, 1, 1, 12, 0)
+
+
+def test_at_is_missed_only_when_it_passed_since_the_last_run() -> None:
+    schedule = Sched(at=datetime(2026, 6, 1, 8, 0))
+    kwargs = {"last_scheduled": utc(2026, 5, 1)}
+    assert missed_fire_time(schedule, BERLIN, now=utc(2026, 6, 2), **kwargs) == utc(
+        2026, 6, 1, 6, 0
+    )
+    assert missed_fire_time(schedule, BERLIN, now=utc(2026, 5, 20), **kwargs) is None
+    # Already ran (its scheduled time is in the history): nothing to catch up.
+    assert (
+        missed_fire_time(
+            schedule, BERLIN, last_scheduled=utc(2026, 6, 1, 6, 0), now=utc(2026, 6, 2)
+        )
+        is None
+    )
+
+
+def test_a_clock_behind_the_history_catches_up_nothing() -> None:
+    schedule = Sched(every=timedelta(minutes=5))
+    assert (
+        missed_fire_time(schedule, UTC_ZONE, last_scheduled=utc(2026, 2, 1), now=utc(2026, 1, 1))
+        is None
+    )
+
+
+def test_naive_now_is_refused() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        missed_fire_time(
+            Sched(cron="* * * * *"), UTC_ZONE, last_scheduled=None, now=datetime(2026, 1, 1)
+        )
+
+
+@given(
+    minute=st.integers(0, 59),
+    hour=st.integers(0, 23),
+    last_offset=st.integers(0, 60 * 24 * 40),
+    down=st.integers(1, 60 * 24 * 40),
+)
+def test_cron_catch_up_matches_stepping_through_every_fire_time(
+    minute: int, hour: int, last_offset: int, down: int
+) -> None:
+    expr = f"{minute} {hour},{(hour + 7) % 24} * * *"
+    last = utc(2026, 1, 1) + timedelta(minutes=last_offset)
+    now = last + timedelta(minutes=down, seconds=13)
+    stepped = [t for t in next_fire_times(cron_trigger(expr, BERLIN), last, 200) if t < now]
+    expected = stepped[-1] if stepped else None
+    assert missed_fire_time(Sched(cron=expr), BERLIN, last_scheduled=last, now=now) == expected
+
+
+# -- back-off ----------------------------------------------------------------------------------
+
+
+def test_backoff_grows_exponentially_within_its_band() -> None:
+    rng = random.Random(7)
+    for attempt, (low, high) in enumerate([(15, 30), (30, 60), (60, 120), (120, 240)], start=1):
+        for _ in range(50):
+            assert low <= backoff_delay(attempt, rng=rng) <= high
+
+
+def test_backoff_never_exceeds_the_cap() -> None:
+    rng = random.Random(1)
+    delays = [backoff_delay(a, base=30, cap=600, rng=rng) for a in range(1, 2000)]
+    assert max(delays) <= 600
+    assert min(delays[10:]) >= 300
+
+
+def test_backoff_is_jittered() -> None:
+    rng = random.Random(3)
+    assert len({backoff_delay(3, rng=rng) for _ in range(10)}) == 10
+
+
+def test_backoff_counts_attempts_from_one() -> None:
+    with pytest.raises(ValueError, match="from 1"):
+        backoff_delay(0)
+
+
+def test_retry_after_is_respected_even_above_the_cap() -> None:
+    rng = random.Random(5)
+    assert retry_delay(1, 3600.0, cap=60, rng=rng) == 3600.0
+    assert 15 <= retry_delay(1, 2.0, rng=rng) <= 30
+    assert 15 <= retry_delay(1, None, rng=rng) <= 30
+
+
+def test_misfire_grace_time_is_deliberate() -> None:
+    # APScheduler's default of 1 s drops runs that wait for a worker or a late wake-up.
+    assert MISFIRE_GRACE_TIME >= 60
+    assert misfire_grace_time(False) == MISFIRE_GRACE_TIME
+    assert misfire_grace_time(True) is None
