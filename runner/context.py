@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import pydantic
 import spotipy
 
 
@@ -23,6 +25,7 @@ class JobContext:
         dry_run: when true, the job must not change anything; write requests are refused anyway.
         new_client: makes another client for this run (same token, deadline and dry-run guard),
             for jobs that want concurrent requests: one `requests.Session` per thread.
+        base_dir: the config file's folder; relative paths in options are read from here.
     """
 
     job_name: str
@@ -32,9 +35,16 @@ class JobContext:
     state: MutableMapping[str, Any] = field(default_factory=dict)
     dry_run: bool = False
     new_client: Callable[[], spotipy.Spotify] | None = None
+    base_dir: Path = field(default_factory=Path.cwd)
 
     def client(self) -> spotipy.Spotify:
         """Another client for this run, for use from another thread."""
         if self.new_client is None:
             return self.spotify
         return self.new_client()
+
+
+class JobOptions(pydantic.BaseModel):
+    """Base for a job's `Options`: unknown keys are errors and options cannot change mid-run."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)

@@ -1,0 +1,250 @@
+"""The command line, and the one error boundary: expected errors become one line and an exit code.
+
+Exit codes: 0 ok, 1 a job failed, 2 usage or config error, 3 authorization needed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from runner import __version__
+from runner.errors import EXIT_JOB_FAILED, EXIT_OK, EXIT_USAGE, RunnerError
+from runner.logs import RedactingFilter, setup_logging
+
+if TYPE_CHECKING:
+    from runner.config import Config
+    from runner.loader import LoadedJob
+    from runner.tokens import TokenManager, TokenStore
+
+F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger("runner")
+
+
+@dataclass
+class Session:
+    """What every command shares: where the config is, and how to log."""
+
+    config_path: str
+    verbosity: int
+    log_format: str
+    redactor: RedactingFilter
+    _config: Config | None = field(default=None, repr=False)
+
+    def config(self) -> Config:
+        """Loads the config once; its secrets are registered for redaction at once."""
+        if self._config is None:
+            from runner.config import load_config
+
+            self._config = load_config(self.config_path)
+            sp = self._config.spotify
+            for secret in (sp.client_secret, sp.refresh_token):
+                if secret is not None:
+                    self.redactor.add(secret.get_secret_value())
+        return self._config
+
+    def jobs(self, only: list[str] | None = None) -> dict[str, LoadedJob]:
+        """Loads and checks the configured jobs."""
+        from runner.loader import load_jobs
+
+        return load_jobs(self.config(), only=only)
+
+    def token_store(self) -> TokenStore:
+        """The token store of the (single, for now) account."""
+        from runner.tokens import TokenStore
+
+        return TokenStore(self.config().state_dir)
+
+    def token_manager(self) -> TokenManager:
+        """A token manager over the store, seeded from the config's refresh token if needed."""
+        from runner.tokens import TokenManager
+
+        return TokenManager(self.config().spotify, self.token_store())
+
+
+def _default_config_path() -> str:
+    return os.environ.get("SPOTIFY_RUNNER_CONFIG") or "config.yaml"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="spotify-runner")
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    default=_default_config_path,
+    show_default="$SPOTIFY_RUNNER_CONFIG, else ./config.yaml",
+    help="The YAML config file.",
+)
+@click.option("-v", "--verbose", count=True, help="-v debug, -vv debug for libraries too.")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json for log collectors; text for journald and terminals.",
+)
+@click.pass_context
+def cli(ctx: click.Context, config_path: str, verbose: int, log_format: str) -> None:
+    """Runs Spotify automation jobs on a schedule, authorized once."""
+    redactor = setup_logging(verbosity=verbose, fmt=log_format)
+    ctx.obj = Session(config_path, verbose, log_format, redactor)
+
+
+pass_session = click.make_pass_decorator(Session)
+
+
+@cli.command()
+@click.option("--online", is_flag=True, help="Also check the token works and covers every scope.")
+@pass_session
+def check(session: Session, online: bool) -> None:
+    """Validates the config, every job module and its options."""
+    config = session.config()
+    jobs = session.jobs()
+    names = ", ".join(jobs) or "no jobs"
+    click.echo(f"{config.source}: ok ({len(jobs)} job{'s' if len(jobs) != 1 else ''}: {names})")
+    if online:
+        from runner.loader import required_scopes
+        from runner.status import verify_online
+
+        report = verify_online(
+            session.token_manager(), config.spotify, required_scopes(jobs.values())
+        )
+        click.echo(report)
+
+
+@cli.command()
+@click.option("--no-browser", is_flag=True, help="Print the URL and read the redirect from stdin.")
+@click.option("--port", type=int, help="Catch the redirect on this port (must be registered).")
+@click.option("--pkce", is_flag=True, help="Use PKCE: no client secret needed.")
+@click.option("--scope", "extra_scopes", multiple=True, help="Extra scope to request (repeat).")
+@click.option("--timeout", type=float, default=300.0, show_default=True, help="Seconds to wait.")
+@pass_session
+def auth(
+    session: Session,
+    no_browser: bool,
+    port: int | None,
+    pkce: bool,
+    extra_scopes: tuple[str, ...],
+    timeout: float,
+) -> None:
+    """Authorizes spotify-runner with your Spotify account and stores the token."""
+    from runner.auth import authorize
+    from runner.loader import required_scopes
+
+    config = session.config()
+    scopes = set(required_scopes(session.jobs().values())) | set(extra_scopes)
+    result = authorize(
+        config.spotify,
+        session.token_store(),
+        scopes=sorted(scopes),
+        open_browser=not no_browser,
+        port=port,
+        pkce=pkce,
+        timeout=timeout,
+    )
+    expires = time.strftime("%Y-%m-%d", time.localtime(result.refresh_expires_at))
+    days = (result.refresh_expires_at - time.time()) / 86400
+    click.echo(
+        f"Authorized {result.display_name} ({result.user_id}) for "
+        f"{' '.join(sorted(result.scopes)) or 'no scopes'}."
+    )
+    click.echo(
+        f"The authorization lasts until {expires} ({days:.0f} days); "
+        "run 'spotify-runner auth' again before then."
+    )
+
+
+@cli.command()
+@pass_session
+def token(session: Session) -> None:
+    """Prints a valid access token (for curl) and nothing else."""
+    click.echo(session.token_manager().get_access_token())
+
+
+@cli.command("run")
+@pass_session
+def run_daemon(session: Session) -> None:
+    """Runs the daemon in the foreground (what systemd starts)."""
+    from runner.daemon import Daemon
+
+    code = Daemon(session.config_path, redactor=session.redactor).serve()
+    sys.exit(code)
+
+
+@cli.command("run-job")
+@click.argument("name")
+@click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
+@pass_session
+def run_job(session: Session, name: str, dry_run: bool) -> None:
+    """Runs one job now, in the foreground, and records it in the history."""
+    from runner.execution import exit_code_for, run_once
+
+    config = session.config()
+    if name not in config.jobs:
+        known = ", ".join(config.jobs) or "none"
+        raise click.UsageError(f"no job named '{name}' in {config.source} (configured: {known})")
+    job = session.jobs(only=[name])[name]
+    outcome = run_once(config, job, session.token_manager(), dry_run=dry_run)
+    click.echo(outcome.line())
+    sys.exit(exit_code_for(outcome.status))
+
+
+@cli.command("jobs")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_session
+def list_jobs(session: Session, as_json: bool) -> None:
+    """Lists the jobs: schedule, next run, last run, and the account's authorization."""
+    from runner.status import collect_status, format_status
+
+    status = collect_status(session.config(), session.token_store())
+    if as_json:
+        click.echo(json.dumps(status, indent=2, default=str))
+    else:
+        click.echo(format_status(status))
+
+
+@cli.command()
+@click.option("--seconds", type=float, default=20.0, show_default=True, help="How long to run.")
+@click.option("--keep", type=click.Path(path_type=Path), help="Keep the demo's files here.")
+def demo(seconds: float, keep: Path | None) -> None:
+    """Runs the daemon against the embedded fake Spotify and shows what each run did."""
+    from runner.demo import run_demo
+
+    sys.exit(run_demo(seconds=seconds, keep=keep))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: runs the CLI inside the error boundary."""
+    try:
+        code = cli.main(args=argv, prog_name="spotify-runner", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        code = exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        code = EXIT_USAGE if exc.exit_code == 2 else exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        code = EXIT_JOB_FAILED
+    except RunnerError as exc:
+        for line in str(exc).splitlines() or [type(exc).__name__]:
+            click.echo(f"error: {line}" if not _located(line) else line, err=True)
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        code = 130
+    sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+def _located(line: str) -> bool:
+    """True for `file:line:col: ...` lines, which read best without a prefix."""
+    head = line.split(": ", 1)[0]
+    return head.count(":") >= 2 and head.rsplit(":", 2)[-1].isdigit()

@@ -1,0 +1,223 @@
+"""`spotify-runner demo`: the real daemon, the real `auth` flow, against the embedded fake Spotify.
+
+It takes `config.example.yaml`, points it at a fake Spotify on 127.0.0.1, shortens every schedule
+to a few seconds, authorizes through a scripted browser, and runs the daemon as a subprocess while
+a pretend radio station plays songs. Then it shows `spotify-runner jobs` and the playlists.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from runner.testing import FakeSpotify
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.yaml"
+USER = "alice"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _say(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def _seed(fake: FakeSpotify) -> list[str]:
+    """A library for the pretend account: liked songs, top tracks, a catalog to play from."""
+    uris = fake.make_tracks(400, seed=7)
+    fake.save_tracks(USER, uris[:60])
+    fake.set_top_tracks(USER, "short_term", uris[60:110])
+    for uri in uris[110:140]:
+        fake.add_play(USER, uri)
+    return uris[140:]
+
+
+def _line_for(fake: FakeSpotify, uri: str, rng: random.Random) -> str:
+    """A feed line as a radio site would print it: mostly "Artist - Title", sometimes a URI."""
+    track = fake.track(uri)
+    if rng.random() < 0.3:
+        return uri
+    return f"{track['artists'][0]['name']} - {track['name']}"
+
+
+def _demo_config(workdir: Path, fake: FakeSpotify, port: int, every: int) -> Path:
+    """config.example.yaml, pointed at the fake, with schedules of a few seconds."""
+    data: dict[str, Any] = yaml.safe_load(EXAMPLE.read_text())
+    spotify = data["spotify"]
+    spotify["accounts_url"] = fake.accounts_url
+    spotify["api_url"] = fake.api_url
+    spotify["redirect_uri"] = f"http://127.0.0.1:{port}/callback"
+    spotify.pop("refresh_token", None)
+    data["state_dir"] = str(workdir / "state")
+    data.pop("jobs_dir", None)
+    for i, job in enumerate(data.get("jobs", {}).values()):
+        job["schedule"] = {"every": f"{every + i}s"}
+        job["catch_up"] = False
+        feed_sources = [s for s in job.get("options", {}).get("sources", []) if isinstance(s, dict)]
+        for source in feed_sources:
+            feed = source.get("feed")
+            if isinstance(feed, dict) and "file" in feed:
+                feed["file"] = str(workdir / Path(feed["file"]).name)
+    path = workdir / "config.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+class _Radio(threading.Thread):
+    """Plays a song every couple of seconds by appending it to every feed file, as a log."""
+
+    def __init__(self, fake: FakeSpotify, catalog: list[str], feeds: list[Path]) -> None:
+        super().__init__(daemon=True, name="demo-radio")
+        self.fake, self.catalog, self.feeds = fake, catalog, feeds
+        self.rng = random.Random(3)
+        self.stop = threading.Event()
+        self.played: list[str] = []
+
+    def play(self) -> None:
+        # Now and then a song comes round again: it must move to the top, not vanish.
+        if self.played and self.rng.random() < 0.2:
+            uri = self.rng.choice(self.played[-20:])
+        else:
+            uri = self.catalog[len(self.played) % len(self.catalog)]
+        self.played.append(uri)
+        line = _line_for(self.fake, uri, self.rng)
+        for feed in self.feeds:
+            with feed.open("a") as out:
+                out.write(line + "\n")
+        self.fake.add_play(USER, uri)
+
+    def run(self) -> None:
+        while not self.stop.wait(1.5):
+            self.play()
+
+
+def _feeds_of(config_path: Path) -> list[Path]:
+    data = yaml.safe_load(config_path.read_text())
+    feeds = []
+    for job in data.get("jobs", {}).values():
+        for source in job.get("options", {}).get("sources", []):
+            feed = source.get("feed") if isinstance(source, dict) else None
+            if isinstance(feed, dict) and "file" in feed:
+                feeds.append(Path(feed["file"]))
+    return feeds
+
+
+def _pump(stream: Any, lines: list[str]) -> None:
+    """Shows what each run did (the daemon's run lines), keeps everything for the end."""
+    for raw in stream:
+        line = raw.rstrip("\n")
+        lines.append(line)
+        if "runner.execution" in line or "runner.daemon" in line or line.startswith("ERROR"):
+            _say("   " + line.split(": ", 1)[-1] if "runner.execution" in line else "   " + line)
+
+
+def run_demo(*, seconds: float = 20.0, keep: Path | None = None, every: int = 3) -> int:
+    """Runs the demo; returns the exit code (0 when every job ran ok at least once)."""
+    if not EXAMPLE.is_file():
+        _say(f"error: {EXAMPLE} not found: run the demo from a source checkout (make demo)")
+        return 2
+    workdir = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="spotify-runner-demo-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        with FakeSpotify() as fake:
+            return _run(fake, workdir, seconds, every)
+    finally:
+        if keep is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _cli(config: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "runner", "-c", str(config), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _run(fake: FakeSpotify, workdir: Path, seconds: float, every: int) -> int:
+    catalog = _seed(fake)
+    config = _demo_config(workdir, fake, _free_port(), every)
+    feeds = _feeds_of(config)
+    radio = _Radio(fake, catalog, feeds)
+    for _ in range(8):
+        radio.play()
+    env = dict(os.environ)
+    env.update(
+        SPOTIFY_CLIENT_ID=FakeSpotify.CLIENT_ID,
+        SPOTIFY_CLIENT_SECRET=FakeSpotify.CLIENT_SECRET,
+        BROWSER=f"{sys.executable} -m runner.testing.browser %s",
+        PYTHONUNBUFFERED="1",
+    )
+    env.pop("SPOTIFY_RUNNER_CONFIG", None)
+    _say(f"Fake Spotify on {fake.base_url}; demo files in {workdir}")
+    _say("\n1. spotify-runner auth   (a scripted browser approves the consent page)")
+    done = _cli(config, env, "auth", "--timeout", "30")
+    for line in (done.stdout + done.stderr).strip().splitlines():
+        _say("   " + line)
+    if done.returncode != 0:
+        return done.returncode
+
+    _say(
+        f"\n2. spotify-runner run   (the daemon, for {seconds:.0f}s; the radio plays a song "
+        "every 1.5s)"
+    )
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "runner", "-c", str(config), "run"],
+        env=env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    lines: list[str] = []
+    assert daemon.stderr is not None
+    pump = threading.Thread(target=_pump, args=(daemon.stderr, lines), daemon=True)
+    pump.start()
+    radio.start()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and daemon.poll() is None:
+        time.sleep(0.2)
+    radio.stop.set()
+    if daemon.poll() is None:
+        daemon.send_signal(signal.SIGTERM)
+    code = daemon.wait(timeout=60)
+    pump.join(timeout=5)
+    _say(f"   daemon exited with {code}")
+
+    _say("\n3. spotify-runner jobs")
+    status = _cli(config, env, "jobs")
+    for line in status.stdout.strip().splitlines():
+        _say("   " + line)
+
+    _say("\n4. The playlists on the (fake) account")
+    for pid in fake.user_playlist_ids(USER):
+        uris = fake.playlist_uris(pid)
+        details = fake.playlist_details(pid)
+        _say(f"   {details['name']}: {len(uris)} tracks")
+        for uri in uris[:3]:
+            t = fake.track(uri)
+            _say(f"     {t['artists'][0]['name']} - {t['name']}")
+    ok_jobs = {
+        ln.split(": ", 2)[1] for ln in lines if "runner.execution" in ln and ": ok in " in ln
+    }
+    return 0 if code == 0 and done.returncode == 0 and ok_jobs else 1

@@ -1,0 +1,255 @@
+"""One run of one job: build its context, enforce its timeout, classify how it ended, record it.
+
+The daemon and `spotify-runner run-job` both go through `Executor.run`, so a manual run is recorded
+and classified exactly like a scheduled one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import requests
+import spotipy
+
+from runner.config import Config
+from runner.context import JobContext
+from runner.errors import (
+    EXIT_AUTH,
+    EXIT_JOB_FAILED,
+    EXIT_OK,
+    AuthError,
+    DryRunWrite,
+    MissingScopes,
+    RateLimited,
+    RunnerError,
+    RunTimedOut,
+    TransientError,
+)
+from runner.loader import LoadedJob
+from runner.spotify import make_client, spotify_error_message
+from runner.state import RunStatus, StateStore, open_state
+from runner.tokens import TokenManager
+
+log = logging.getLogger("runner.execution")
+
+# Statuses worth another attempt: the job did nothing wrong, the world did.
+# A timed-out run is not retried: its thread may still be finishing its last request.
+RETRYABLE = frozenset({RunStatus.TRANSIENT, RunStatus.RATE_LIMITED})
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """How one run ended."""
+
+    job: str
+    status: RunStatus
+    summary: str | None
+    error: str | None
+    attempt: int
+    started_at: datetime
+    ended_at: datetime
+    run_id: int | None = None
+    retry_after: float | None = None
+
+    @property
+    def seconds(self) -> float:
+        """How long the run took."""
+        return (self.ended_at - self.started_at).total_seconds()
+
+    def line(self) -> str:
+        """One line for a terminal or a log: `radio: ok in 1.2s: +3 -1, 100 tracks`."""
+        detail = self.error if self.error else self.summary
+        text = f"{self.job}: {self.status.value.replace('_', ' ')} in {self.seconds:.1f}s"
+        return f"{text}: {detail}" if detail else text
+
+
+def classify(exc: BaseException) -> tuple[RunStatus, str, float | None]:
+    """Maps what a job raised to a status, a one-line message, and a Retry-After if any."""
+    if isinstance(exc, AuthError):
+        return RunStatus.NEEDS_AUTH, str(exc), None
+    if isinstance(exc, RateLimited):
+        return RunStatus.RATE_LIMITED, str(exc), exc.retry_after
+    if isinstance(exc, RunTimedOut):
+        return RunStatus.TIMED_OUT, str(exc), None
+    if isinstance(exc, TransientError):
+        return RunStatus.TRANSIENT, str(exc), None
+    if isinstance(exc, DryRunWrite):
+        return RunStatus.FAILED, f"dry run: {exc}", None
+    if isinstance(exc, RunnerError):
+        return RunStatus.FAILED, str(exc), None
+    if isinstance(exc, spotipy.SpotifyException):
+        status = RunStatus.TRANSIENT if exc.http_status >= 500 else RunStatus.FAILED
+        return status, spotify_error_message(exc), None
+    if isinstance(exc, requests.RequestException):
+        return RunStatus.TRANSIENT, f"network error: {type(exc).__name__}", None
+    return RunStatus.FAILED, f"job error: {type(exc).__name__}: {exc}", None
+
+
+def exit_code_for(status: RunStatus) -> int:
+    """The CLI exit code for a run that ended with `status`."""
+    if status in (RunStatus.OK, RunStatus.SKIPPED):
+        return EXIT_OK
+    if status is RunStatus.NEEDS_AUTH:
+        return EXIT_AUTH
+    return EXIT_JOB_FAILED
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Executor:
+    """Runs jobs once each, recording every run in the state store.
+
+    Args:
+        config: the loaded config (API URL, timezone).
+        tokens: the daemon's single token manager.
+        state: run history and job state.
+        now: the clock for recorded times.
+        account: which account's history and state to use.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        tokens: TokenManager,
+        state: StateStore,
+        *,
+        now: Callable[[], datetime] = _utcnow,
+        account: str = "default",
+    ) -> None:
+        self.config = config
+        self.tokens = tokens
+        self.state = state
+        self.now = now
+        self.account = account
+
+    def _preflight(self, job: LoadedJob) -> AuthError | None:
+        """Fails fast, without a request, when the account cannot run this job."""
+        if self.tokens.needs_auth and not self.tokens.reload_from_store():
+            status = self.tokens.status()
+            return AuthError(
+                f"{status.reason or 'authorization needed'}: run 'spotify-runner auth'"
+            )
+        granted = self.tokens.status().scopes
+        missing = set(job.module.scopes) - set(granted)
+        # An adopted hand-made token reports its scopes only after the first refresh.
+        if granted and missing:
+            return MissingScopes(missing)
+        return None
+
+    def run(
+        self,
+        job: LoadedJob,
+        *,
+        scheduled_at: datetime | None = None,
+        attempt: int = 1,
+        trigger: str = "schedule",
+        dry_run: bool = False,
+    ) -> RunOutcome:
+        """Runs `job` once, in a worker thread bounded by its timeout, and records the outcome."""
+        started = self.now()
+        run_id = self.state.start_run(
+            job.name,
+            scheduled_at=scheduled_at,
+            started_at=started,
+            attempt=attempt,
+            trigger=trigger,
+            dry_run=dry_run,
+            account=self.account,
+        )
+        jlog = logging.getLogger(f"job.{job.name}")
+        status, summary, error, retry_after = self._execute(job, dry_run, jlog)
+        record = self.state.finish_run(
+            run_id, status, ended_at=self.now(), summary=summary, error=error
+        )
+        outcome = RunOutcome(
+            job.name,
+            status,
+            summary,
+            error,
+            attempt,
+            started,
+            record.ended_at or self.now(),
+            run_id,
+            retry_after,
+        )
+        level = logging.INFO if status is RunStatus.OK else logging.ERROR
+        log.log(level, "%s", outcome.line(), extra={"job": job.name, "status": status.value})
+        return outcome
+
+    def _execute(
+        self, job: LoadedJob, dry_run: bool, jlog: logging.Logger
+    ) -> tuple[RunStatus, str | None, str | None, float | None]:
+        refusal = self._preflight(job)
+        if refusal is not None:
+            return RunStatus.NEEDS_AUTH, None, str(refusal), None
+
+        timeout = job.config.timeout.total_seconds()
+        deadline = time.monotonic() + timeout
+        api_url = self.config.spotify.api_url
+
+        def new_client() -> spotipy.Spotify:
+            return make_client(self.tokens, api_url, deadline=deadline, dry_run=dry_run)
+
+        state = self.state.load_job_state(job.name, account=self.account)
+        ctx = JobContext(
+            job_name=job.name,
+            spotify=new_client(),
+            options=job.options,
+            log=jlog,
+            state=state,
+            dry_run=dry_run,
+            new_client=new_client,
+            base_dir=Path(self.config.source).resolve().parent,
+        )
+        result: dict[str, Any] = {}
+
+        def target() -> None:
+            try:
+                result["value"] = job.module.run(ctx)
+            except BaseException as exc:
+                result["error"] = exc
+
+        worker = threading.Thread(target=target, name=f"job-{job.name}", daemon=True)
+        worker.start()
+        worker.join(timeout)
+        if worker.is_alive():
+            # The thread cannot be killed; its client's deadline has passed, so its next Spotify
+            # call raises RunTimedOut and the thread ends there.
+            return RunStatus.TIMED_OUT, None, f"timed out after {timeout:g}s", None
+        if "error" in result:
+            exc = result["error"]
+            status, message, retry_after = classify(exc)
+            if status is RunStatus.FAILED and message.startswith("job error:"):
+                jlog.error("job raised an unexpected error", exc_info=exc)
+            return status, None, message, retry_after
+        value = result.get("value")
+        summary = None if value is None else str(value)
+        if dry_run:
+            return RunStatus.OK, f"dry run: {summary}" if summary else "dry run", None, None
+        try:
+            json.dumps(dict(ctx.state))
+        except (TypeError, ValueError) as exc:
+            return RunStatus.FAILED, summary, f"ctx.state is not JSON-serialisable: {exc}", None
+        self.state.save_job_state(job.name, dict(ctx.state), account=self.account)
+        return RunStatus.OK, summary, None, None
+
+
+def run_once(
+    config: Config, job: LoadedJob, tokens: TokenManager, *, dry_run: bool = False
+) -> RunOutcome:
+    """One manual run (`spotify-runner run-job`), recorded in the history."""
+    state = open_state(config.state_dir)
+    try:
+        return Executor(config, tokens, state).run(job, trigger="manual", dry_run=dry_run)
+    finally:
+        state.close()

@@ -1,0 +1,126 @@
+"""Logging to stderr (text or JSON) with a filter that keeps secrets out of every record.
+
+spotipy logs request headers, `Authorization: Bearer ...` included, at DEBUG; requests and urllib3
+log URLs. Redaction happens on the handler, so it covers every logger, whatever its level.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import threading
+from collections.abc import Iterable
+from typing import TextIO
+
+REDACTED = "[redacted]"
+
+# Shapes a secret takes on the wire or in a dict's repr, whatever its value.
+_PATTERNS = [
+    re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE),
+    re.compile(r"(Basic\s+)[A-Za-z0-9+/=]+", re.IGNORECASE),
+    re.compile(
+        r"""((?:access_token|refresh_token|client_secret|code_verifier|code)"""
+        r"""["']?\s*[:=]\s*["']?)[^"'&\s,}]+""",
+        re.IGNORECASE,
+    ),
+]
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """Returns text with every known secret value and secret-shaped substring replaced."""
+    for secret in secrets:
+        if secret and len(secret) >= 6:
+            text = text.replace(secret, REDACTED)
+    for pattern in _PATTERNS:
+        text = pattern.sub(lambda m: m.group(1) + REDACTED, text)
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrites each record's message (and traceback text) with secrets removed.
+
+    Known secret values (the client secret, tokens as they are issued) are added with `add()`;
+    secret-shaped substrings (bearer headers, `refresh_token=...`) are caught by pattern.
+    """
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self._secrets: set[str] = {s for s in secrets if s}
+
+    def add(self, secret: str | None) -> None:
+        """Adds a value that must never be logged."""
+        if secret:
+            with self._lock:
+                self._secrets.add(secret)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        with self._lock:
+            secrets = tuple(self._secrets)
+        record.msg = redact(record.getMessage(), secrets)
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text, secrets)
+            record.exc_info = None
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: time, level, logger, message, and job/run fields when present."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        data: dict[str, object] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key in ("job", "run_id", "status"):
+            if hasattr(record, key):
+                data[key] = getattr(record, key)
+        if record.exc_text:
+            data["exception"] = record.exc_text
+        return json.dumps(data, ensure_ascii=False)
+
+
+# Third-party loggers that are noisy below WARNING; shown only at -vv.
+_CHATTY = ("spotipy", "urllib3", "requests", "apscheduler")
+
+
+def setup_logging(
+    *,
+    verbosity: int = 0,
+    fmt: str = "text",
+    secrets: Iterable[str] = (),
+    stream: TextIO | None = None,
+) -> RedactingFilter:
+    """Configures the root logger once for the process and returns its redaction filter.
+
+    Args:
+        verbosity: 0 info, 1 debug for our loggers, 2 debug for third-party ones too.
+        fmt: "text" (journald adds timestamps) or "json".
+        secrets: values to redact from the start.
+        stream: where to log; stderr by default.
+    """
+    handler = logging.StreamHandler(stream or sys.stderr)
+    redactor = RedactingFilter(secrets)
+    handler.addFilter(redactor)
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbosity >= 1 else logging.INFO)
+    for name in _CHATTY:
+        logging.getLogger(name).setLevel(logging.DEBUG if verbosity >= 2 else logging.WARNING)
+    # spotipy logs every HTTP error at ERROR even when the job handles it (a 404 it expects).
+    if verbosity < 2:
+        logging.getLogger("spotipy").setLevel(logging.CRITICAL)
+    return redactor
