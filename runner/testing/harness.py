@@ -59,7 +59,7 @@ class JobHarness:
     ) -> None:
         self.fake = fake
         self.state_dir = Path(state_dir)
-        self.jobs_dir = jobs_dir
+        self.jobs_dir = Path(jobs_dir).resolve() if jobs_dir is not None else None
         self._refresh_token = fake.grant(user_id=user, scopes=tuple(scopes))
         self._state: SqliteStateStore = open_state(self.state_dir)
         base = self.config("hello", {}, name="probe")
