@@ -2,6 +2,7 @@
 
 Fixtures:
     fake_spotify: a started `FakeSpotify` with its default app and user "alice"; stopped after.
+    job_harness: a `JobHarness` on `fake_spotify`: runs a job module as the daemon does.
     fake_spotify_client: a spotipy client for "alice" against that fake, holding every scope
         the project uses, on a plain `requests.Session` (no retries: errors surface as sent).
 """
@@ -9,22 +10,14 @@ Fixtures:
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
 import spotipy
 
 from runner.testing.fake import FakeSpotify
-
-ALL_SCOPES = (
-    "playlist-read-private",
-    "playlist-read-collaborative",
-    "playlist-modify-private",
-    "playlist-modify-public",
-    "user-library-read",
-    "user-read-recently-played",
-    "user-top-read",
-)
+from runner.testing.harness import ALL_SCOPES, JobHarness
 
 
 @pytest.fixture
@@ -44,3 +37,11 @@ def fake_spotify_client(fake_spotify: FakeSpotify) -> Iterator[spotipy.Spotify]:
         client = spotipy.Spotify(auth=token, requests_session=session)
         client.prefix = fake_spotify.api_url + "/"
         yield client
+
+
+@pytest.fixture
+def job_harness(fake_spotify: FakeSpotify, tmp_path: Path) -> Iterator[JobHarness]:
+    """Runs job modules exactly as the daemon does (jobs_dir: `./my_jobs` when it exists)."""
+    jobs_dir = Path("my_jobs") if Path("my_jobs").is_dir() else None
+    with JobHarness(fake_spotify, tmp_path / "state", jobs_dir=jobs_dir) as harness:
+        yield harness
