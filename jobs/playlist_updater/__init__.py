@@ -1,7 +1,11 @@
 """The playlist updater: declarative playlist automation in the fewest API calls.
 
-The job is split so that everything that decides *what* to write is pure and tested without a
-network:
+One run: read the sources (`sources`), find the playlist (`playlist`), compute the list it should
+hold (`target.build_target`), and write only the difference (`planner.plan`). When Spotify still
+reports the `snapshot_id` the job wrote last, the playlist holds what the job wrote, so its items
+are not read again; when the target equals that too, the run makes no write at all.
+
+The parts that decide *what* to write are pure and tested without a network:
 
 - `target`: the list the playlist should hold (replace or append, rolling window, dedupe,
   excludes, the "played again" case, an empty source that must not wipe the playlist).
@@ -9,4 +13,174 @@ network:
   the playlist's current items into that list, plus `apply`, an exact simulation of those requests.
 - `matching`: "Artist - Title" lines turned into search queries and scored against the results,
   so that a line is matched to the right track or to nothing.
+
+Example (config.yaml):
+
+    radio:
+      job: playlist_updater
+      schedule: {every: 15m}
+      options:
+        playlist: {name: Radio plays}
+        sources: [{feed: {file: plays.txt}}]
+        mode: append
+        max_tracks: 100
 """
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from jobs.playlist_updater import planner
+from jobs.playlist_updater.matching import normalise_artist
+from jobs.playlist_updater.options import Exclude, Options
+from jobs.playlist_updater.playlist import Playlists, compact, expand
+from jobs.playlist_updater.sources import Gatherer, candidate_from_track, label
+from jobs.playlist_updater.target import Candidate, build_target
+from runner.context import JobContext
+
+__all__ = ["SCOPES", "Options", "run"]
+
+# Static, so that `spotify-runner auth` asks once for everything any source may need.
+SCOPES: list[str] = [
+    "playlist-read-private",
+    "playlist-read-collaborative",
+    "playlist-modify-private",
+    "playlist-modify-public",
+    "user-library-read",
+    "user-read-recently-played",
+    "user-top-read",
+]
+
+SHOWN = 5
+"""Tracks of each kind a dry run names before "and N more"."""
+
+
+def _exclusion(exclude: Exclude, uris: set[str]) -> Callable[[Candidate], bool] | None:
+    names = {normalise_artist(a) for a in exclude.artists if not a.startswith("spotify:")}
+    ids = {a.rsplit(":", 1)[-1] for a in exclude.artists if a.startswith("spotify:")}
+    if not (uris or names or ids or exclude.explicit):
+        return None
+
+    def excluded(candidate: Candidate) -> bool:
+        if candidate.uri in uris or (exclude.explicit and candidate.explicit):
+            return True
+        if ids and ids.intersection(candidate.artist_ids):
+            return True
+        return bool(names) and any(normalise_artist(a) in names for a in candidate.artists)
+
+    return excluded
+
+
+def run(ctx: JobContext) -> str:
+    """Brings the playlist up to date with its sources; returns `+A -R ~M moved, ...`."""
+    options: Options = ctx.options
+    gatherer = Gatherer(ctx, options)
+    gathered = gatherer.gather()
+    if gathered.unmatched:
+        ctx.log.warning(
+            "%d line(s) matched no track: %s",
+            len(gathered.unmatched),
+            "; ".join(gathered.unmatched),
+        )
+    excluded_uris = set(options.exclude.tracks)
+    for playlist_id in options.exclude.playlists:
+        found = gatherer.playlist_tracks(playlist_id, f"excluded playlist {playlist_id}")
+        excluded_uris.update(candidate.uri for candidate in found)
+
+    playlists = Playlists(ctx, options.playlist)
+    target, snapshot, first_page = playlists.first_look(playlists.resolve())
+    written = ctx.state.get("written")
+    details: dict[str, Candidate] = {}
+    if first_page is None:
+        current: list[str] = []
+    elif (
+        isinstance(written, dict)
+        and snapshot is not None
+        and written.get("playlist") == target.id
+        and written.get("snapshot") == snapshot
+    ):
+        # Unchanged since the job wrote it: the items are the ones it wrote.
+        current = expand(written.get("items") or [])
+    else:
+        current, details = playlists.read_items(target, first_page)
+
+    incoming = gathered.tracks if options.mode == "replace" else gathered.log_order
+    known = {candidate.uri: candidate for candidate in incoming}
+    # Tracks excluded by name stay excluded when already in the playlist.
+    known.update({uri: Candidate(uri) for uri in current if uri in excluded_uris})
+    wanted = build_target(
+        mode=options.mode,
+        incoming=incoming,
+        current=current,
+        max_tracks=options.max_tracks,
+        position=options.position,
+        dedupe=options.dedupe,
+        dedupe_by=options.dedupe_by,
+        exclude=_exclusion(options.exclude, excluded_uris),
+        known=known,
+    )
+    plan = planner.plan(current, wanted)
+    summary = f"{plan.summary()}, {len(gathered.unmatched)} unmatched, {len(wanted)} tracks"
+    notes = []
+    if target.fresh:
+        verb = "would create" if ctx.dry_run else "created"
+        notes.append(f"{verb} playlist {target.label}")
+    if not incoming and options.mode == "replace" and current:
+        notes.append("the sources gave no tracks: playlist left as it was")
+
+    if ctx.dry_run:
+        listing = _listing(ctx, gatherer, current, wanted, gathered.unmatched, [details, known])
+        ctx.log.info("dry run: %s; %s", summary, listing)
+        return "; ".join([summary, *notes, listing])
+
+    if plan.ops:
+        snapshot = playlists.write(target, plan.ops, snapshot)
+        ctx.log.info("%s: %d write request(s) for %s", target.label, plan.requests, plan.summary())
+    ctx.state["written"] = {"playlist": target.id, "snapshot": snapshot, "items": compact(wanted)}
+    ctx.state["feeds"] = gathered.tails
+    gatherer.save()
+    return "; ".join([summary, *notes])
+
+
+def _listing(
+    ctx: JobContext,
+    gatherer: Gatherer,
+    current: list[str],
+    wanted: list[str],
+    unmatched: list[str],
+    sources: Iterable[dict[str, Candidate]],
+) -> str:
+    """What a dry run would change, each kind named by "Artist - Title" (the first few)."""
+    change = planner.changes(current, wanted)
+    lookup: dict[str, Candidate] = {}
+    for source in sources:
+        lookup.update({uri: c for uri, c in source.items() if c.name})
+    shown = {uri for uris in (change.added, change.removed, change.moved) for uri in uris[:SHOWN]}
+    missing = [uri for uri in sorted(shown) if uri not in lookup and gatherer.known(uri) is None]
+    # A few look-ups so a dry run can say what it would do in words; reads are allowed.
+    for uri in missing:
+        if uri.startswith("spotify:track:"):
+            found = candidate_from_track(ctx.spotify.track(uri))
+            if found is not None:
+                lookup[uri] = found
+
+    def names(uris: list[str]) -> str:
+        text = ", ".join(label(lookup.get(uri) or gatherer.known(uri), uri) for uri in uris[:SHOWN])
+        more = len(uris) - SHOWN
+        return text + (f" and {more} more" if more > 0 else "")
+
+    parts = []
+    for title, uris in (
+        ("add", change.added),
+        ("remove", change.removed),
+        ("move", change.moved),
+        ("unmatched", unmatched),
+    ):
+        if uris:
+            parts.append(f"{title}: {names(uris) if title != 'unmatched' else _lines(uris)}")
+    return "; ".join(parts) if parts else "no changes"
+
+
+def _lines(lines: list[str]) -> str:
+    more = len(lines) - SHOWN
+    return ", ".join(lines[:SHOWN]) + (f" and {more} more" if more > 0 else "")

@@ -221,6 +221,42 @@ def _changes(current: list[str], target: list[str]) -> tuple[int, int, int]:
     return added, removed, len(keys) - len(_lis(keys))
 
 
+@dataclass(frozen=True)
+class Changes:
+    """Which tracks a change adds, removes and moves, as a user counts them (see `Plan`).
+
+    Attributes:
+        added: URIs added, in target order (a URI twice when two more copies come).
+        removed: URIs removed, in playlist order.
+        moved: URIs kept whose order relative to the other kept tracks changed, in target order.
+    """
+
+    added: list[str]
+    removed: list[str]
+    moved: list[str]
+
+
+def changes(current: Sequence[str], target: Sequence[str]) -> Changes:
+    """The tracks behind `Plan.added`, `Plan.removed` and `Plan.moved`, for dry-run listings."""
+    current, target = list(current), list(target)
+    positions = _positions(target)
+    taken: Counter[str] = Counter()
+    keys: list[int] = []
+    removed: list[str] = []
+    for uri in current:
+        slots = positions.get(uri)
+        if slots is not None and taken[uri] < len(slots):
+            keys.append(slots[taken[uri]])
+            taken[uri] += 1
+        else:
+            removed.append(uri)
+    kept = set(keys)
+    added = [uri for index, uri in enumerate(target) if index not in kept]
+    in_order = {keys[index] for index in _lis(keys)}
+    moved = [target[key] for key in sorted(keys) if key not in in_order]
+    return Changes(added, removed, moved)
+
+
 def _positions(items: Sequence[str]) -> dict[str, list[int]]:
     positions: dict[str, list[int]] = {}
     for index, uri in enumerate(items):

@@ -42,6 +42,7 @@ class Candidate:
         artists: the track's artists' names, main artist first.
         isrc: the recording's ISRC, when known.
         explicit: Spotify's explicit flag.
+        artist_ids: the artists' Spotify IDs, in the order of `artists`, when known.
     """
 
     uri: str
@@ -49,6 +50,7 @@ class Candidate:
     artists: tuple[str, ...] = ()
     isrc: str | None = None
     explicit: bool = False
+    artist_ids: tuple[str, ...] = ()
 
 
 def dedupe_keys(candidate: Candidate, by: DedupeBy) -> tuple[tuple[str, ...], ...]:

@@ -73,7 +73,7 @@ def test_example_config_validates() -> None:
     assert config.state_dir == Path("/home/u/.local/state/spotify-runner")
     assert config.timezone == "Europe/Berlin"
     assert config.shutdown_timeout == timedelta(seconds=30)
-    assert list(config.jobs) == ["hello"]
+    assert list(config.jobs) == ["hello", "radio", "liked-mirror", "weekly-top"]
     hello = config.jobs["hello"]
     assert (hello.job, hello.schedule.describe(), hello.retries) == ("hello", "every 1h", 3)
 
