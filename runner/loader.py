@@ -12,6 +12,7 @@ import importlib.util
 import inspect
 import pkgutil
 import sys
+import typing
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -215,22 +216,47 @@ def validate_options(
         allowed = {f.alias or n for n, f in model.model_fields.items()} | set(model.model_fields)
         for key in raw:
             if key not in allowed:
-                path = (*prefix, key)
+                extra = (*prefix, key)
                 problems.append(
-                    f"{key_at(*path)}: {_format_loc(path)}: unknown option "
+                    f"{key_at(*extra)}: {_format_loc(extra)}: unknown option "
                     f"(allowed: {', '.join(sorted(model.model_fields))})"
                 )
     try:
         return model.model_validate(dict(raw)), problems
     except pydantic.ValidationError as exc:
         for err in exc.errors():
-            path = (*prefix, *(str(p) for p in err["loc"]))
+            # List indexes stay ints, so `locate` finds the right list item's line.
+            path: tuple[str | int, ...] = (*prefix, *err["loc"])
             msg, at = err["msg"], where
             if err["type"] == "extra_forbidden":
-                msg = f"unknown option (allowed: {', '.join(sorted(model.model_fields))})"
-                at = key_at
+                owner = _model_at(model, err["loc"][:-1])
+                names = f" (allowed: {', '.join(sorted(owner.model_fields))})" if owner else ""
+                msg, at = f"unknown option{names}", key_at
             problems.append(f"{at(*path)}: {_format_loc(path)}: {msg}")
         return None, problems
+
+
+def _model_in(annotation: Any) -> type[pydantic.BaseModel] | None:
+    """The one pydantic model inside an annotation (`X`, `X | None`, `list[X]`), if any."""
+    if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
+        return annotation
+    found = {m for m in map(_model_in, typing.get_args(annotation)) if m is not None}
+    return found.pop() if len(found) == 1 else None
+
+
+def _model_at(
+    model: type[pydantic.BaseModel], loc: Iterable[str | int]
+) -> type[pydantic.BaseModel] | None:
+    """The nested model an error location points into, when it can be told for sure."""
+    current: type[pydantic.BaseModel] | None = model
+    for part in loc:
+        if current is None:
+            return None
+        if isinstance(part, int):
+            continue
+        field = current.model_fields.get(part)
+        current = _model_in(field.annotation) if field is not None else None
+    return current
 
 
 def load_jobs(config: Config, *, only: Iterable[str] | None = None) -> dict[str, LoadedJob]:

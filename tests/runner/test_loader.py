@@ -175,3 +175,27 @@ def test_job_without_options_model_rejects_options(tmp_path: Path) -> None:
     )
     with pytest.raises(JobLoadError, match="takes no options"):
         load_jobs(config)  # type: ignore[arg-type]
+
+
+def test_errors_inside_lists_and_nested_options_point_at_their_own_line(tmp_path: Path) -> None:
+    config = make_config(
+        tmp_path,
+        """
+        a:
+          job: playlist_updater
+          schedule: {every: 1h}
+          options:
+            playlist: {name: Mix}
+            sources:
+              - tracks: [spotify:track:4uLU6hMCjMI75M1A2tKUQC]
+              - feed: {file: plays.txt, ordr: newest_first}
+        """,
+    )
+    with pytest.raises(JobLoadError) as err:
+        load_jobs(config)  # type: ignore[arg-type]
+    (line,) = err.value.problems
+    src = str(tmp_path / "config.yaml")
+    # The second list item's own line (16), and the nested model's allowed keys.
+    assert line.startswith(f"{src}:16:"), line
+    assert "sources.1.feed.ordr: unknown option (allowed: " in line
+    assert "order" in line
