@@ -7,6 +7,7 @@ a pretend radio station plays songs. Then it shows `spotify-runner jobs` and the
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -105,8 +106,13 @@ class _Radio(threading.Thread):
         self.fake.add_play(USER, uri)
 
     def run(self) -> None:
+        ticks = 0
         while not self.stop.wait(1.5):
+            ticks += 1
             self.play()
+            if ticks % 4 == 0:
+                # Meanwhile the listener likes a song: the Liked Songs mirror follows.
+                self.fake.save_tracks(USER, [self.catalog[-ticks]])
 
 
 def _feeds_of(config_path: Path) -> list[Path]:
@@ -162,6 +168,10 @@ def _run(fake: FakeSpotify, workdir: Path, seconds: float, every: int) -> int:
     radio = _Radio(fake, catalog, feeds)
     for _ in range(8):
         radio.play()
+    for feed in feeds:
+        # A line no search can match: reported as unmatched, never replaced by a wrong track.
+        with feed.open("a") as out:
+            out.write("The Nobodies - A Song Nobody Ever Recorded\n")
     env = dict(os.environ)
     env.update(
         SPOTIFY_CLIENT_ID=FakeSpotify.CLIENT_ID,
@@ -212,12 +222,19 @@ def _run(fake: FakeSpotify, workdir: Path, seconds: float, every: int) -> int:
     _say("\n4. The playlists on the (fake) account")
     for pid in fake.user_playlist_ids(USER):
         uris = fake.playlist_uris(pid)
-        details = fake.playlist_details(pid)
-        _say(f"   {details['name']}: {len(uris)} tracks")
+        _say(f"   {fake.playlist_details(pid)['name']}: {len(uris)} tracks, top 3:")
         for uri in uris[:3]:
-            t = fake.track(uri)
-            _say(f"     {t['artists'][0]['name']} - {t['name']}")
-    ok_jobs = {
-        ln.split(": ", 2)[1] for ln in lines if "runner.execution" in ln and ": ok in " in ln
-    }
-    return 0 if code == 0 and done.returncode == 0 and ok_jobs else 1
+            track = fake.track(uri)
+            _say(f"     {track['artists'][0]['name']} - {track['name']}")
+    return _verdict(code, _cli(config, env, "jobs", "--json"))
+
+
+def _verdict(daemon_code: int, status: subprocess.CompletedProcess[str]) -> int:
+    """0 when the daemon stopped cleanly and every job's last run was ok."""
+    jobs = json.loads(status.stdout)["jobs"] if status.returncode == 0 else []
+    bad = [j["name"] for j in jobs if (j["last_run"] or {}).get("status") != "ok"]
+    if daemon_code != 0 or not jobs or bad:
+        _say(f"\ndemo failed: daemon exit {daemon_code}; jobs not ok: {', '.join(bad) or '-'}")
+        return 1
+    _say(f"\nEvery job ran ok ({len(jobs)} jobs); the daemon stopped cleanly on SIGTERM.")
+    return 0
