@@ -9,7 +9,6 @@ import json
 import logging
 import os
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from runner import __version__
-from runner.errors import EXIT_JOB_FAILED, EXIT_OK, EXIT_USAGE, RunnerError
+from runner.errors import EXIT_JOB_FAILED, EXIT_OK, EXIT_USAGE, RunnerError, UsageError
 from runner.logs import RedactingFilter, setup_logging
 
 if TYPE_CHECKING:
@@ -152,16 +151,7 @@ def auth(
         pkce=pkce,
         timeout=timeout,
     )
-    expires = time.strftime("%Y-%m-%d", time.localtime(result.refresh_expires_at))
-    days = (result.refresh_expires_at - time.time()) / 86400
-    click.echo(
-        f"Authorized {result.display_name} ({result.user_id}) for "
-        f"{' '.join(sorted(result.scopes)) or 'no scopes'}."
-    )
-    click.echo(
-        f"The authorization lasts until {expires} ({days:.0f} days); "
-        "run 'spotify-runner auth' again before then."
-    )
+    click.echo(result.summary())
 
 
 @cli.command()
@@ -192,7 +182,8 @@ def run_job(session: Session, name: str, dry_run: bool) -> None:
     config = session.config()
     if name not in config.jobs:
         known = ", ".join(config.jobs) or "none"
-        raise click.UsageError(f"no job named '{name}' in {config.source} (configured: {known})")
+        # Our UsageError, not click's: one line, without click's usage banner.
+        raise UsageError(f"no job named '{name}' in {config.source} (configured: {known})")
     job = session.jobs(only=[name])[name]
     outcome = run_once(config, job, session.token_manager(), dry_run=dry_run)
     click.echo(outcome.line())

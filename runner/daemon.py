@@ -58,6 +58,7 @@ class Daemon:
         redactor: the logging filter, told about the config's secrets.
         notifier: sd_notify; from the environment by default.
         now: the clock for recorded times.
+        retry_base: seconds before the first retry of a transient failure (doubling after).
     """
 
     def __init__(
@@ -67,12 +68,15 @@ class Daemon:
         redactor: RedactingFilter | None = None,
         notifier: Notifier | None = None,
         now: Callable[[], datetime] = _utcnow,
+        retry_base: float = 30.0,
     ) -> None:
         self.config_path = config_path
+        self.retry_base = retry_base
         self.redactor = redactor
         self.notifier = notifier or Notifier()
         self.now = now
         self._signals: queue.SimpleQueue[int] = queue.SimpleQueue()
+        self._old_handlers: dict[int, Any] = {}
         self._stopping = threading.Event()
         self._busy: dict[str, threading.Lock] = {}
         self._inflight = 0
@@ -142,6 +146,7 @@ class Daemon:
         try:
             return self._main_loop()
         finally:
+            self._restore_signals()
             self.tokens.stop()
             self.state.close()
 
@@ -223,12 +228,14 @@ class Daemon:
             return
         with self._inflight_cv:
             self._inflight += 1
+        # A retry keeps the scheduled time of the run it repeats.
+        scheduled = scheduled_at or self.now()
         try:
             outcome = self.executor.run(
-                job, scheduled_at=scheduled_at or self.now(), attempt=attempt, trigger=trigger
+                job, scheduled_at=scheduled, attempt=attempt, trigger=trigger
             )
             if outcome.status in RETRYABLE and attempt <= job.config.retries:
-                self._schedule_retry(job, attempt, outcome.retry_after, scheduled_at)
+                self._schedule_retry(job, attempt, outcome.retry_after, scheduled)
         except Exception:
             log.exception("%s: the run machinery failed", name)
         finally:
@@ -243,7 +250,7 @@ class Daemon:
     ) -> None:
         if self._stopping.is_set():
             return
-        delay = retry_delay(attempt, retry_after)
+        delay = retry_delay(attempt, retry_after, base=self.retry_base)
         when = self.now() + timedelta(seconds=delay)
         log.info(
             "%s: retrying in %.0fs (attempt %d of %d)",
@@ -300,7 +307,13 @@ class Daemon:
             self._signals.put(signum)
 
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            signal.signal(sig, handler)
+            self._old_handlers[sig] = signal.signal(sig, handler)
+
+    def _restore_signals(self) -> None:
+        # Leaves the process as it found it, for callers that embed the daemon (tests, demo).
+        for sig, old in self._old_handlers.items():
+            signal.signal(sig, old)
+        self._old_handlers.clear()
 
     def _main_loop(self) -> int:
         interval = self.notifier.watchdog_interval()

@@ -82,7 +82,9 @@ def classify(exc: BaseException) -> tuple[RunStatus, str, float | None]:
     if isinstance(exc, TransientError):
         return RunStatus.TRANSIENT, str(exc), None
     if isinstance(exc, DryRunWrite):
-        return RunStatus.FAILED, f"dry run: {exc}", None
+        text = str(exc)
+        # The transport's message already says so; do not say it twice.
+        return RunStatus.FAILED, text if text.startswith("dry run") else f"dry run: {text}", None
     if isinstance(exc, RunnerError):
         return RunStatus.FAILED, str(exc), None
     if isinstance(exc, spotipy.SpotifyException):

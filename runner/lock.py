@@ -8,17 +8,30 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import time
 from pathlib import Path
 
 from runner.errors import UsageError
 
 LOCK_NAME = "daemon.pid"
+# How long a starting daemon waits for a lock held by no live daemon (a reader's instant).
+READER_GRACE = 1.0
 
 
 def _read_pid(fd: int) -> int | None:
     os.lseek(fd, 0, os.SEEK_SET)
     text = os.read(fd, 32).decode("ascii", "replace").strip()
     return int(text) if text.isdigit() else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True
 
 
 class DaemonLock:
@@ -35,17 +48,26 @@ class DaemonLock:
     def acquire(self) -> None:
         """Takes the lock, or raises UsageError naming the PID that holds it."""
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            pid = _read_pid(fd)
-            os.close(fd)
-            who = f"PID {pid}" if pid else "another process"
-            raise UsageError(
-                f"another spotify-runner daemon ({who}) is running with state_dir "
-                f"{self.path.parent}: stop it first, or give this one its own state_dir"
-            ) from None
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        # `daemon_pid()` (the `jobs` command) holds a shared lock for an instant while it looks;
+        # a daemon starting in that instant waits it out instead of refusing. A live PID in the
+        # file means a daemon holds the lock: refuse at once.
+        deadline = time.monotonic() + READER_GRACE
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                pid = _read_pid(fd)
+                if (pid is None or not _alive(pid)) and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                    continue
+                os.close(fd)
+                who = f"PID {pid}" if pid else "another process"
+                raise UsageError(
+                    f"another spotify-runner daemon ({who}) is running with state_dir "
+                    f"{self.path.parent}: stop it first, or give this one its own state_dir"
+                ) from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self._fd = fd
@@ -63,7 +85,7 @@ def daemon_pid(state_dir: Path) -> int | None:
     """The PID of the daemon running on `state_dir`, or None when none is."""
     path = state_dir / LOCK_NAME
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
         return None
     try:

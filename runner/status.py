@@ -5,7 +5,6 @@ Read from the config, the run history and the token store, so it works with or w
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,7 +13,7 @@ from runner.errors import MissingScopes, RunnerError
 from runner.lock import daemon_pid
 from runner.schedule import build_trigger, next_fire_times
 from runner.spotify import make_client
-from runner.state import open_state
+from runner.state import RunRecord, RunStatus, open_state
 from runner.tokens import TokenManager, TokenStore
 
 WARN_DAYS = 14
@@ -24,7 +23,7 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat(timespec="seconds") if value else None
 
 
-def _auth_status(store: TokenStore, now: float) -> dict[str, Any]:
+def _auth_status(store: TokenStore, now: float, refused: RunRecord | None) -> dict[str, Any]:
     try:
         token = store.load()
     except RunnerError as exc:
@@ -32,15 +31,36 @@ def _auth_status(store: TokenStore, now: float) -> dict[str, Any]:
     if token is None:
         return {"authorized": False, "problem": "not authorized: run 'spotify-runner auth'"}
     days = token.days_left(now)
+    problem = None if days > 0 else "authorization expired: run 'spotify-runner auth'"
+    # A revoked token looks fine in the store; the history knows better. A run refused for
+    # authorization after the store last changed means the stored token is of no use.
+    stored_at = store.signature()
+    if (
+        problem is None
+        and refused is not None
+        and refused.ended_at is not None
+        and stored_at is not None
+        and refused.ended_at.timestamp() * 1e9 > stored_at[1]
+    ):
+        problem = refused.error or "authorization needed: run 'spotify-runner auth'"
     return {
-        "authorized": days > 0,
+        "authorized": problem is None,
         "days_left": round(days, 1),
         "expires_at": datetime.fromtimestamp(token.refresh_expires_at(), UTC).isoformat(
             timespec="seconds"
         ),
         "scopes": sorted(token.scopes),
-        "problem": None if days > 0 else "authorization expired: run 'spotify-runner auth'",
+        "problem": problem,
     }
+
+
+def _latest_auth_refusal(runs: list[RunRecord]) -> RunRecord | None:
+    """The newest run, if it ended for want of authorization (skipped runs do not count)."""
+    done = [r for r in runs if r.ended_at is not None and r.status is not RunStatus.SKIPPED]
+    if not done:
+        return None
+    latest = max(done, key=lambda r: r.id)
+    return latest if latest.status is RunStatus.NEEDS_AUTH else None
 
 
 def collect_status(
@@ -53,8 +73,11 @@ def collect_status(
     state = open_state(config.state_dir)
     try:
         jobs = []
+        last_runs: list[RunRecord] = []
         for name, job in config.jobs.items():
             last = state.last_run(name)
+            if last is not None:
+                last_runs.append(last)
             next_run = None
             if job.enabled:
                 anchor = state.last_scheduled_at(name) or now
@@ -86,7 +109,10 @@ def collect_status(
     return {
         "config": config.source,
         "daemon": {"running": pid is not None, "pid": pid if pid and pid > 0 else None},
-        "account": {"name": "default", **_auth_status(store, now.timestamp() or time.time())},
+        "account": {
+            "name": "default",
+            **_auth_status(store, now.timestamp(), _latest_auth_refusal(last_runs)),
+        },
         "jobs": jobs,
     }
 

@@ -9,7 +9,7 @@ SCOPES = ["playlist-modify-private"]
 
 def run(ctx: JobContext) -> str:
     """Creates a playlist, dry run or not."""
-    me = ctx.spotify.current_user()
+    ctx.spotify.current_user()
     ctx.state["touched"] = True
-    ctx.spotify.user_playlist_create(me["id"], "careless", public=False)
+    ctx.spotify.current_user_playlist_create("careless", public=False)
     return "created"

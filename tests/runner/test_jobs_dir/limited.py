@@ -1,4 +1,4 @@
-"""A job that makes exactly one GET (for rate-limit tests)."""
+"""A job that makes exactly one GET, to /me/playlists (for rate-limit tests)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,6 @@ from runner.context import JobContext
 
 
 def run(ctx: JobContext) -> str:
-    """One GET /me."""
-    me = ctx.spotify.current_user()
-    return f"got {me['id']}"
+    """One GET /me/playlists."""
+    page = ctx.spotify.current_user_playlists(limit=1)
+    return f"{page['total']} playlists"

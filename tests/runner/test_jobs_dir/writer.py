@@ -9,9 +9,9 @@ SCOPES = ["playlist-modify-private"]
 
 def run(ctx: JobContext) -> str:
     """Creates one private playlist (or, in a dry run, says it would)."""
-    me = ctx.spotify.current_user()
+    ctx.spotify.current_user()
     ctx.state["created"] = int(ctx.state.get("created", 0)) + 1
     if ctx.dry_run:
         return "would create playlist 'runner test'"
-    ctx.spotify.user_playlist_create(me["id"], "runner test", public=False)
+    ctx.spotify.current_user_playlist_create("runner test", public=False)
     return "created playlist 'runner test'"
