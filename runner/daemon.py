@@ -37,7 +37,7 @@ from runner.schedule import (
     retry_delay,
 )
 from runner.sdnotify import Notifier
-from runner.state import StateStore, open_state
+from runner.state import RunStatus, StateStore, open_state
 from runner.tokens import TokenManager, TokenStore
 
 log = logging.getLogger("runner.daemon")
@@ -80,6 +80,7 @@ class Daemon:
         self._stopping = threading.Event()
         self._busy: dict[str, threading.Lock] = {}
         self._inflight = 0
+        self._rate_limited_until: datetime | None = None
         self._inflight_cv = threading.Condition()
         self.config: Config
         self.jobs: dict[str, LoadedJob] = {}
@@ -216,6 +217,17 @@ class Daemon:
         job = self.jobs.get(name)
         if job is None or self._stopping.is_set():
             return
+        held = self._rate_limited_until
+        if held is not None and self.now() < held:
+            # Spotify's rate limit is per app: a run now would only meet another 429 and
+            # prolong it. The rate-limited job's own retry is scheduled for when it ends.
+            until = held.astimezone(self.config.tzinfo())
+            reason = f"Spotify rate-limited this app until {until:%Y-%m-%d %H:%M:%S %Z}"
+            self.state.record_skipped(
+                name, scheduled_at=scheduled_at or self.now(), at=self.now(), reason=reason
+            )
+            log.warning("%s: skipped, %s", name, reason)
+            return
         busy = self._busy.setdefault(name, threading.Lock())
         if not busy.acquire(blocking=False):
             self.state.record_skipped(
@@ -234,6 +246,8 @@ class Daemon:
             outcome = self.executor.run(
                 job, scheduled_at=scheduled, attempt=attempt, trigger=trigger
             )
+            if outcome.status is RunStatus.RATE_LIMITED and outcome.retry_after:
+                self._hold(outcome.retry_after)
             if outcome.status in RETRYABLE and attempt <= job.config.retries:
                 self._schedule_retry(job, attempt, outcome.retry_after, scheduled)
         except Exception:
@@ -244,6 +258,13 @@ class Daemon:
                 self._inflight -= 1
                 self._inflight_cv.notify_all()
             self.notifier.status(self._status_text())
+
+    def _hold(self, retry_after: float) -> None:
+        """Holds every job until Spotify's Retry-After has passed."""
+        until = self.now() + timedelta(seconds=retry_after)
+        with self._inflight_cv:
+            if self._rate_limited_until is None or until > self._rate_limited_until:
+                self._rate_limited_until = until
 
     def _schedule_retry(
         self, job: LoadedJob, attempt: int, retry_after: float | None, scheduled_at: datetime | None
@@ -292,6 +313,9 @@ class Daemon:
             return "no runs scheduled"
         when, name = min(upcoming)
         prefix = "needs authorization; " if self.tokens.needs_auth else ""
+        held = self._rate_limited_until
+        if held is not None and self.now() < held:
+            prefix += f"rate-limited until {held.astimezone(self.config.tzinfo()):%H:%M:%S}; "
         return f"{prefix}next run: {name} at {when:%Y-%m-%d %H:%M:%S %Z}"
 
     # -- signals and the main loop --------------------------------------------------------------
