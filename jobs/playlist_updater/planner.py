@@ -206,19 +206,8 @@ def _chunks(uris: list[str]) -> list[tuple[str, ...]]:
 
 def _changes(current: list[str], target: list[str]) -> tuple[int, int, int]:
     """(added, removed, moved) as a user would count them, whatever requests do the work."""
-    have, want = Counter(current), Counter(target)
-    added = sum(max(0, n - have[uri]) for uri, n in want.items())
-    removed = sum(max(0, n - want[uri]) for uri, n in have.items())
-    # The k-th copy of a URI in the playlist stands for its k-th copy in the target.
-    positions = _positions(target)
-    taken: Counter[str] = Counter()
-    keys: list[int] = []
-    for uri in current:
-        slots = positions.get(uri)
-        if slots is not None and taken[uri] < len(slots):
-            keys.append(slots[taken[uri]])
-            taken[uri] += 1
-    return added, removed, len(keys) - len(_lis(keys))
+    change = changes(current, target)
+    return len(change.added), len(change.removed), len(change.moved)
 
 
 @dataclass(frozen=True)

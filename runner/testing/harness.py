@@ -24,17 +24,12 @@ from runner.execution import Executor, RunOutcome
 from runner.loader import load_jobs
 from runner.state import SqliteStateStore, open_state
 from runner.testing.fake import FakeSpotify
+from runner.testing.fake.model import KNOWN_SCOPES
 from runner.tokens import TokenManager, TokenStore
 
-ALL_SCOPES = (
-    "playlist-read-private",
-    "playlist-read-collaborative",
-    "playlist-modify-private",
-    "playlist-modify-public",
-    "user-library-read",
-    "user-read-recently-played",
-    "user-top-read",
-)
+# By default the account has granted everything Spotify knows, so a job's own SCOPES never get
+# in the way of testing what it does; pass `scopes=` to test a narrower grant.
+ALL_SCOPES = tuple(sorted(KNOWN_SCOPES))
 
 
 class JobHarness:
@@ -44,7 +39,7 @@ class JobHarness:
         fake: a started fake.
         state_dir: where the token store and run history go (a tmp_path).
         user: the fake account the job runs as.
-        scopes: what the account granted; every scope the project uses by default.
+        scopes: what the account granted; every scope Spotify knows by default.
         jobs_dir: your folder of job modules, if the job is not built in.
     """
 
