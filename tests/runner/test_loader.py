@@ -199,3 +199,22 @@ def test_errors_inside_lists_and_nested_options_point_at_their_own_line(tmp_path
     assert line.startswith(f"{src}:16:"), line
     assert "sources.1.feed.ordr: unknown option (allowed: " in line
     assert "order" in line
+
+
+def test_entry_point_job_from_an_installed_distribution(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A real (if tiny) installed distribution: a package and a dist-info with entry points.
+    pkg = tmp_path / "site" / "acme_jobs"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "weekly.py").write_text('SCOPES = ["user-top-read"]\ndef run(ctx):\n    return "ok"\n')
+    info = tmp_path / "site" / "acme_jobs-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-jobs\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[spotify_runner.jobs]\nacme_weekly = acme_jobs.weekly\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    job = find_job("acme_weekly")
+    assert job.origin == "entry point acme_jobs.weekly"
+    assert job.scopes == {"user-top-read"}
+    assert available_jobs(None)["acme_weekly"] == "entry point"
