@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from runner.loader import LoadedJob
     from runner.tokens import TokenManager, TokenStore
 
-F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("runner")
 
 
@@ -99,7 +98,31 @@ def cli(ctx: click.Context, config_path: str, verbose: int, log_format: str) -> 
     ctx.obj = Session(config_path, verbose, log_format, redactor)
 
 
-pass_session = click.make_pass_decorator(Session)
+_pass_session = click.make_pass_decorator(Session)
+
+
+def _config_here(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        session = ctx.find_object(Session)
+        if session is not None:
+            session.config_path = value
+
+
+def pass_session(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Passes the Session, and accepts `-c/--config` after the command name too.
+
+    `spotify-runner run --config X` (as systemd units write it) and `spotify-runner -c X run`
+    mean the same.
+    """
+    return click.option(
+        "-c",
+        "--config",
+        "config_here",
+        default=None,
+        expose_value=False,
+        callback=_config_here,
+        help="The YAML config file (may also come before the command).",
+    )(_pass_session(command))
 
 
 @cli.command()

@@ -103,3 +103,27 @@ def test_broken_config_exits_2_with_a_located_line(run_check: object, name: str)
     assert len(lines) == 1, lines
     assert lines[0].startswith("config.yaml:" + expected), lines[0]
     assert "s3cr3t-value-777" not in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["check", "--config", "elsewhere/config.yaml"],  # as the systemd units write it
+        ["-c", "elsewhere/config.yaml", "check"],
+        ["-c", "wrong.yaml", "check", "-c", "elsewhere/config.yaml"],  # the later one wins
+    ],
+)
+def test_config_option_before_or_after_the_command(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+) -> None:
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "config.yaml").write_text(GOOD)
+    monkeypatch.setenv("SPOTIFY_CLIENT_ID", "abc")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    assert done.value.code == 0, capsys.readouterr().err
+    assert capsys.readouterr().out.strip() == "elsewhere/config.yaml: ok (1 job: hi)"
