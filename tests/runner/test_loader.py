@@ -212,7 +212,9 @@ def test_entry_point_job_from_an_installed_distribution(
     info = tmp_path / "site" / "acme_jobs-1.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-jobs\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[spotify_runner.jobs]\nacme_weekly = acme_jobs.weekly\n")
+    (info / "entry_points.txt").write_text(
+        "[spotify_runner.jobs]\nacme_weekly = acme_jobs.weekly\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
     job = find_job("acme_weekly")
     assert job.origin == "entry point acme_jobs.weekly"
