@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 BLOCK = re.compile(r"```python\n(# (\S+)\n.*?)```", re.DOTALL)
 
@@ -36,3 +38,16 @@ def test_readme_job_example_passes_its_own_test(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 passed" in result.stdout
+
+
+def test_readme_playlist_updater_reference_is_valid_options() -> None:
+    from jobs.playlist_updater.options import Options
+
+    text = README.read_text()
+    block = text.split("Every option:\n\n```yaml\n", 1)[1].split("```", 1)[0]
+    # The reference writes ID where a real 22-character id goes.
+    block = block.replace("ID", "4uLU6hMCjMI75M1A2tKUQC")
+    options = Options.model_validate(yaml.safe_load(block)["options"])
+    assert len(options.sources) == 7
+    assert options.allow_empty is False
+    assert options.max_tracks == 100

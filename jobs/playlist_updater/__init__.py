@@ -118,6 +118,7 @@ def run(ctx: JobContext) -> str:
         dedupe_by=options.dedupe_by,
         exclude=_exclusion(options.exclude, excluded_uris),
         known=known,
+        allow_empty=options.allow_empty,
     )
     plan = planner.plan(current, wanted)
     summary = f"{plan.summary()}, {len(gathered.unmatched)} unmatched, {len(wanted)} tracks"
@@ -125,7 +126,7 @@ def run(ctx: JobContext) -> str:
     if target.fresh:
         verb = "would create" if ctx.dry_run else "created"
         notes.append(f"{verb} playlist {target.label}")
-    if not incoming and options.mode == "replace" and current:
+    if not incoming and options.mode == "replace" and current and not options.allow_empty:
         notes.append("the sources gave no tracks: playlist left as it was")
 
     if ctx.dry_run:

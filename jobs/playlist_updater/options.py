@@ -262,6 +262,8 @@ class Options(JobOptions):
         dedupe: a track at most once.
         dedupe_by: what else makes two tracks the same besides the track id.
         exclude: what must never be in the playlist.
+        allow_empty: with `replace`, let sources that gave no track at all empty the playlist;
+            off by default, so a feed that came back empty (its site was down) cannot wipe it.
     """
 
     playlist: PlaylistOption
@@ -272,3 +274,4 @@ class Options(JobOptions):
     dedupe: bool = True
     dedupe_by: Literal["id", "isrc", "artist_title"] = "id"
     exclude: Exclude = Field(default_factory=Exclude)
+    allow_empty: bool = False

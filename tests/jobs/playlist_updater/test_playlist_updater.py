@@ -123,6 +123,19 @@ def test_empty_source_leaves_the_playlist_untouched(
     assert "playlist left as it was" in (outcome.summary or "")
 
 
+def test_empty_source_empties_the_playlist_when_allowed(
+    fake: FakeSpotify, harness: JobHarness, tmp_path: Path
+) -> None:
+    pid = fake.add_playlist(uris=fake.make_tracks(3))
+    feed = tmp_path / "empty.txt"
+    feed.write_text("")
+    options = {"playlist": pid, "sources": [{"feed": {"file": str(feed)}}], "allow_empty": True}
+    outcome = harness.run(JOB, options)
+    assert outcome.status is RunStatus.OK, outcome.error
+    assert fake.playlist_uris(pid) == []
+    assert outcome.summary == "+0 -3 ~0 moved, 0 unmatched, 0 tracks"
+
+
 # -- append -----------------------------------------------------------------------------------
 
 
