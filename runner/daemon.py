@@ -13,7 +13,7 @@ import queue
 import signal
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from types import FrameType
 from typing import Any
 
@@ -24,7 +24,7 @@ from apscheduler.triggers.date import DateTrigger
 
 from runner.config import Config, load_config
 from runner.errors import ConfigError
-from runner.execution import RETRYABLE, Executor
+from runner.execution import RETRYABLE, Executor, utcnow
 from runner.loader import LoadedJob, load_jobs
 from runner.lock import DaemonLock
 from runner.logs import RedactingFilter
@@ -46,10 +46,6 @@ RETRY_SUFFIX = "@retry"
 CATCH_UP_SUFFIX = "@catch-up"
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class Daemon:
     """The scheduler process.
 
@@ -67,7 +63,7 @@ class Daemon:
         *,
         redactor: RedactingFilter | None = None,
         notifier: Notifier | None = None,
-        now: Callable[[], datetime] = _utcnow,
+        now: Callable[[], datetime] = utcnow,
         retry_base: float = 30.0,
     ) -> None:
         self.config_path = config_path

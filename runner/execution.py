@@ -104,7 +104,8 @@ def exit_code_for(status: RunStatus) -> int:
     return EXIT_JOB_FAILED
 
 
-def _utcnow() -> datetime:
+def utcnow() -> datetime:
+    """Now, timezone-aware UTC: the default clock for recorded times."""
     return datetime.now(UTC)
 
 
@@ -125,7 +126,7 @@ class Executor:
         tokens: TokenManager,
         state: StateStore,
         *,
-        now: Callable[[], datetime] = _utcnow,
+        now: Callable[[], datetime] = utcnow,
         account: str = "default",
     ) -> None:
         self.config = config

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -48,6 +48,15 @@ def cfg_for(fake: FakeSpotify, **changes: object) -> SpotifyConfig:
     }
     values.update(changes)
     return SpotifyConfig(**values)  # type: ignore[arg-type]
+
+
+def run_together(worker: Callable[[], None], n: int) -> None:
+    """Runs `worker` in n threads (it waits on a barrier to start them at once) and joins them."""
+    threads = [threading.Thread(target=worker) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
 
 
 def token_posts(fake: FakeSpotify) -> int:
@@ -246,11 +255,7 @@ def test_ten_threads_seeing_the_same_401_cause_one_refresh(
         barrier.wait()
         results.append(tm.refresh(force=True, failed_token=failed))
 
-    threads = [threading.Thread(target=worker) for _ in range(10)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_together(worker, 10)
     assert token_posts(fake) == 2
     assert len(set(results)) == 1
     assert results[0] != failed
@@ -269,11 +274,7 @@ def test_ten_threads_finding_the_token_stale_cause_one_refresh(
         barrier.wait()
         results.append(tm.get_access_token())
 
-    threads = [threading.Thread(target=worker) for _ in range(10)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_together(worker, 10)
     assert token_posts(fake) == 2
     assert len(set(results)) == 1
 
