@@ -48,6 +48,9 @@ class Session:
             for secret in (sp.client_secret, sp.refresh_token):
                 if secret is not None:
                     self.redactor.add(secret.get_secret_value())
+            from runner.notify.urls import register_url_secrets
+
+            register_url_secrets(self.redactor, self._config)
         return self._config
 
     def jobs(self, only: list[str] | None = None) -> dict[str, LoadedJob]:
@@ -227,6 +230,25 @@ def list_jobs(session: Session, as_json: bool) -> None:
         click.echo(json.dumps(status, indent=2, default=str))
     else:
         click.echo(format_status(status))
+
+
+@cli.command()
+@click.option("--test", "send_test", is_flag=True, help="Send one test message to every URL.")
+@pass_session
+def notify(session: Session, send_test: bool) -> None:
+    """Checks the notification URLs: --test sends one message to each and shows the result."""
+    if not send_test:
+        raise UsageError("nothing to do: use 'spotify-runner notify --test'")
+    config = session.config()
+    urls = config.notify.url_values()
+    if not urls:
+        raise UsageError(f"{config.source}: notify.urls is empty: add an apprise URL first")
+    from runner.notify.sender import send_test as deliver_test
+
+    results = deliver_test(urls, timeout=config.notify.timeout.total_seconds())
+    for name, ok in results:
+        click.echo(f"{name}: {'delivered' if ok else 'NOT delivered'}")
+    sys.exit(EXIT_OK if all(ok for _, ok in results) else EXIT_JOB_FAILED)
 
 
 @cli.command()

@@ -27,7 +27,9 @@ from runner.errors import ConfigError
 from runner.execution import RETRYABLE, Executor, utcnow
 from runner.loader import LoadedJob, load_jobs
 from runner.lock import DaemonLock
-from runner.logs import RedactingFilter
+from runner.logs import RedactingFilter, redact
+from runner.notify.service import NotifyService
+from runner.notify.urls import register_url_secrets
 from runner.schedule import (
     MISFIRE_GRACE_TIME,
     build_trigger,
@@ -37,7 +39,7 @@ from runner.schedule import (
     retry_delay,
 )
 from runner.sdnotify import Notifier
-from runner.state import RunStatus, StateStore, open_state
+from runner.state import RunRecord, RunStatus, StateStore, open_state
 from runner.tokens import TokenManager, TokenStore
 
 log = logging.getLogger("runner.daemon")
@@ -84,6 +86,7 @@ class Daemon:
         self.tokens: TokenManager
         self.executor: Executor
         self.scheduler: BackgroundScheduler
+        self.notify: NotifyService
 
     # -- start-up -----------------------------------------------------------------------------
 
@@ -94,6 +97,7 @@ class Daemon:
             for secret in (config.spotify.client_secret, config.spotify.refresh_token):
                 if secret is not None:
                     self.redactor.add(secret.get_secret_value())
+            register_url_secrets(self.redactor, config)
         return config, jobs
 
     def serve(self) -> int:
@@ -119,7 +123,8 @@ class Daemon:
         self.tokens = TokenManager(self.config.spotify, TokenStore(self.config.state_dir))
         self._announce_auth()
         self.tokens.start()
-        self.executor = Executor(self.config, self.tokens, self.state, now=self.now)
+        self.executor = self._executor(self.config)
+        self.notify = NotifyService(self.config, self.state, now=self.now, scrub=self._scrub)
         self.scheduler = BackgroundScheduler(
             timezone=self.config.tzinfo(),
             executors={"default": ThreadPoolExecutor(max(4, len(self.jobs) + 2))},
@@ -145,7 +150,15 @@ class Daemon:
         finally:
             self._restore_signals()
             self.tokens.stop()
+            # Bounded by the delivery timeout: a hanging receiver never holds up a stop.
+            self.notify.close()
             self.state.close()
+
+    def _executor(self, config: Config) -> Executor:
+        return Executor(config, self.tokens, self.state, now=self.now, redactor=self.redactor)
+
+    def _scrub(self, text: str) -> str:
+        return self.redactor.scrub(text) if self.redactor is not None else redact(text)
 
     def _announce_auth(self) -> None:
         status = self.tokens.status()
@@ -219,33 +232,28 @@ class Daemon:
             # prolong it. The rate-limited job's own retry is scheduled for when it ends.
             until = held.astimezone(self.config.tzinfo())
             reason = f"Spotify rate-limited this app until {until:%Y-%m-%d %H:%M:%S %Z}"
-            self.state.record_skipped(
-                name, scheduled_at=scheduled_at or self.now(), at=self.now(), reason=reason
-            )
-            log.warning("%s: skipped, %s", name, reason)
+            self._skipped(name, scheduled_at or self.now(), reason)
             return
         busy = self._busy.setdefault(name, threading.Lock())
         if not busy.acquire(blocking=False):
-            self.state.record_skipped(
-                name,
-                scheduled_at=scheduled_at or self.now(),
-                at=self.now(),
-                reason="the previous run is still going",
-            )
-            log.warning("%s: skipped, the previous run is still going", name)
+            self._skipped(name, scheduled_at or self.now(), "the previous run is still going")
             return
         with self._inflight_cv:
             self._inflight += 1
         # A retry keeps the scheduled time of the run it repeats.
         scheduled = scheduled_at or self.now()
         try:
+            self.notify.run_started(name)
             outcome = self.executor.run(
                 job, scheduled_at=scheduled, attempt=attempt, trigger=trigger
             )
             if outcome.status is RunStatus.RATE_LIMITED and outcome.retry_after:
                 self._hold(outcome.retry_after)
-            if outcome.status in RETRYABLE and attempt <= job.config.retries:
+            retry = outcome.status in RETRYABLE and attempt <= job.config.retries
+            if retry:
                 self._schedule_retry(job, attempt, outcome.retry_after, scheduled)
+            if outcome.record is not None:
+                self._finished(outcome.record, final=not retry, log_tail=outcome.log_tail)
         except Exception:
             log.exception("%s: the run machinery failed", name)
         finally:
@@ -254,6 +262,29 @@ class Daemon:
                 self._inflight -= 1
                 self._inflight_cv.notify_all()
             self.notifier.status(self._status_text())
+
+    def _skipped(self, name: str, scheduled_at: datetime, reason: str) -> RunRecord:
+        """Records a run that did not happen, with the reason, and tells whoever watches runs."""
+        record = self.state.record_skipped(
+            name, scheduled_at=scheduled_at, at=self.now(), reason=reason
+        )
+        log.warning("%s: skipped, %s", name, reason)
+        self._finished(record, final=True)
+        return record
+
+    def _finished(self, record: RunRecord, *, final: bool, log_tail: str = "") -> None:
+        """Every recorded run ends here: notifications and pings read it from its record."""
+        self.notify.run_finished(
+            record, final=final, next_run=self._next_run(record.job), log_tail=log_tail
+        )
+
+    def _next_run(self, name: str) -> datetime | None:
+        times = [
+            job.next_run_time
+            for job in self.scheduler.get_jobs()
+            if job.next_run_time is not None and str(job.id).split("@", 1)[0] == name
+        ]
+        return min(times) if times else None
 
     def _hold(self, retry_after: float) -> None:
         """Holds every job until Spotify's Retry-After has passed."""
@@ -296,8 +327,7 @@ class Daemon:
             if event.code == EVENT_JOB_MAX_INSTANCES
             else "missed: the daemon was too late to start it"
         )
-        log.warning("%s: skipped, %s", name, reason)
-        self.state.record_skipped(name, scheduled_at=times[-1], at=self.now(), reason=reason)
+        self._skipped(name, times[-1], reason)
 
     def _status_text(self) -> str:
         upcoming = [
@@ -336,6 +366,7 @@ class Daemon:
         self._old_handlers.clear()
 
     def _main_loop(self) -> int:
+        self.notify.authorization_ends("default", self.tokens.status().expires_at)
         interval = self.notifier.watchdog_interval()
         tick = min(interval, 30.0) if interval else 30.0
         while True:
@@ -345,6 +376,7 @@ class Daemon:
                 signum = None
             if interval:
                 self.notifier.watchdog()
+            self.notify.authorization_ends("default", self.tokens.status().expires_at)
             # The scheduler sleeps on the monotonic clock, which stops during suspend: a nudge
             # each tick makes it notice runs that came due while the machine slept.
             self.scheduler.wakeup()
@@ -387,7 +419,8 @@ class Daemon:
             self.tokens = TokenManager(config.spotify, TokenStore(config.state_dir))
             self.tokens.start()
         self.config = config
-        self.executor = Executor(config, self.tokens, self.state, now=self.now)
+        self.executor = self._executor(config)
+        self.notify.reconfigure(config)
         self.jobs = jobs
         for name in set(old) - set(jobs):
             for suffix in ("", RETRY_SUFFIX, CATCH_UP_SUFFIX):

@@ -18,6 +18,7 @@ from runner.config.models import (
     ScheduleConfig,
     SpotifyConfig,
 )
+from runner.config.monitoring import HttpConfig, NotifyConfig
 
 # Values never quoted in a message, wherever they come from.
 _SECRET_KEYS = frozenset({"client_secret", "refresh_token"})
@@ -28,6 +29,10 @@ def _model_at(path: KeyPath) -> type[BaseModel] | None:
         return Config
     if path == ("spotify",):
         return SpotifyConfig
+    if path == ("notify",):
+        return NotifyConfig
+    if path == ("http",):
+        return HttpConfig
     if len(path) == 2 and path[0] == "jobs":
         return JobConfig
     if len(path) == 3 and path[0] == "jobs" and path[2] == "schedule":
