@@ -141,7 +141,7 @@ def run(ctx: JobContext) -> str:
             current=current,
             after=wanted,
             adds=planner.changes(current, wanted).added,
-            then={"feeds": gathered.tails},
+            then={"sources": gathered.states},
         )
         ctx.log.info("%s: %d write request(s) for %s", target.label, plan.requests, plan.summary())
     ctx.state.pop("pending", None)
