@@ -21,11 +21,10 @@ from typing import Any
 
 import spotipy
 
+from jobs.playlist_updater.candidate import Candidate, candidate_from_track
 from jobs.playlist_updater.options import PlaylistOption
 from jobs.playlist_updater.pages import PAGE, read_rest
 from jobs.playlist_updater.planner import Add, Move, Op, Remove, Replace
-from jobs.playlist_updater.sources import candidate_from_track
-from jobs.playlist_updater.target import Candidate
 from runner.context import JobContext
 from runner.errors import SpotifyAPIError
 
