@@ -1,7 +1,8 @@
 """The long-running process: schedules jobs, runs them, survives whatever they and Spotify do.
 
-Signals: SIGTERM/SIGINT stop starting runs and wait for running ones (up to `shutdown_timeout`),
-then exit 0; a second one exits at once. SIGHUP reloads the config; an invalid new config is
+Signals: SIGTERM/SIGINT stop starting runs and wait for running ones (up to `shutdown_timeout`,
+after which those still going are recorded as interrupted), then exit 0; a second one exits at
+once. SIGHUP reloads the config; an invalid new config is
 reported and the old one keeps running. systemd hears about all of it through sd_notify.
 """
 
@@ -78,6 +79,7 @@ class Daemon:
         self._inflight = 0
         self._rate_limited_until: datetime | None = None
         self._inflight_cv = threading.Condition()
+        self.abandoned = 0
         self.config: Config
         self.jobs: dict[str, LoadedJob] = {}
         self.state: StateStore
@@ -145,7 +147,10 @@ class Daemon:
         finally:
             self._restore_signals()
             self.tokens.stop()
-            self.state.close()
+            if not self.abandoned:
+                # Runs still going after shutdown_timeout would meet a closed database; the
+                # `run` command exits at once instead (os._exit), which releases it.
+                self.state.close()
 
     def _token_manager(self, config: Config) -> TokenManager:
         # A daemon keeps a token the disk refuses in memory, so its jobs keep running while it
@@ -372,8 +377,17 @@ class Daemon:
             finished = self._inflight_cv.wait_for(lambda: self._inflight == 0, timeout=limit)
         self.scheduler.shutdown(wait=False)
         if not finished:
-            log.error("stopped with runs still going after %gs", limit)
-            return 1
+            # The job threads cannot be stopped from outside; waiting for them would outlast
+            # systemd's TimeoutStopSec. Record them as interrupted now and leave: `abandoned`
+            # tells the caller to exit without joining them (and keeps the store open for them).
+            self.abandoned = self.state.mark_interrupted(self.now(), own=True) or 1
+            log.warning(
+                "stopped after shutdown_timeout (%gs) with %d run(s) still going: "
+                "recorded as interrupted",
+                limit,
+                self.abandoned,
+            )
+            return 0
         log.info("stopped")
         return 0
 
