@@ -12,7 +12,7 @@ from typing import Any
 from runner.config import Config, SpotifyConfig
 from runner.errors import MissingScopes, RunnerError
 from runner.lock import daemon_pid
-from runner.schedule import build_trigger, next_fire_times
+from runner.schedule import next_fire_times, plan, slot_history
 from runner.spotify import make_client
 from runner.state import STATE_FILE, RunRecord, RunStatus, open_state
 from runner.tokens import TokenManager, TokenStore
@@ -105,9 +105,11 @@ def collect_status(
                 last_runs.append(last)
             next_run = None
             if job.enabled:
-                anchor = state.last_scheduled_at(name) or now
-                trigger = build_trigger(job.schedule, tz, start=anchor)
-                upcoming = next_fire_times(trigger, now, 1)
+                last_slot, caught_up_at = slot_history(state, name)
+                exact = plan(
+                    job.schedule, tz, now=now, last_scheduled=last_slot, caught_up_at=caught_up_at
+                ).exact
+                upcoming = next_fire_times(exact, now, 1) if exact is not None else []
                 next_run = upcoming[0] if upcoming else None
             jobs.append(
                 {
