@@ -1,7 +1,8 @@
 """The long-running process: schedules jobs, runs them, survives whatever they and Spotify do.
 
-Signals: SIGTERM/SIGINT stop starting runs and wait for running ones (up to `shutdown_timeout`),
-then exit 0; a second one exits at once. SIGHUP reloads the config; an invalid new config is
+Signals: SIGTERM/SIGINT stop starting runs and wait for running ones (up to `shutdown_timeout`,
+after which those still going are recorded as interrupted), then exit 0; a second one exits at
+once. SIGHUP reloads the config; an invalid new config is
 reported and the old one keeps running. systemd hears about all of it through sd_notify.
 """
 
@@ -20,6 +21,7 @@ from typing import Any
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobSubmissionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.date import DateTrigger
 
 from runner.config import Config, load_config
@@ -32,11 +34,11 @@ from runner.notify.service import NotifyService
 from runner.notify.urls import register_url_secrets
 from runner.schedule import (
     MISFIRE_GRACE_TIME,
-    build_trigger,
     misfire_grace_time,
-    missed_fire_time,
-    next_fire_times,
+    plan,
     retry_delay,
+    slot_history,
+    slot_of,
 )
 from runner.sdnotify import Notifier
 from runner.state import RunRecord, RunStatus, StateStore, open_state
@@ -77,9 +79,12 @@ class Daemon:
         self._old_handlers: dict[int, Any] = {}
         self._stopping = threading.Event()
         self._busy: dict[str, threading.Lock] = {}
+        # Each scheduled job's trigger without jitter: names the slot a regular run stands for.
+        self._exact: dict[str, BaseTrigger] = {}
         self._inflight = 0
         self._rate_limited_until: datetime | None = None
         self._inflight_cv = threading.Condition()
+        self.abandoned = 0
         self.config: Config
         self.jobs: dict[str, LoadedJob] = {}
         self.state: StateStore
@@ -120,7 +125,7 @@ class Daemon:
         interrupted = self.state.mark_interrupted(self.now())
         if interrupted:
             log.warning("%d run(s) were interrupted by the last stop", interrupted)
-        self.tokens = TokenManager(self.config.spotify, TokenStore(self.config.state_dir))
+        self.tokens = self._token_manager(self.config)
         self._announce_auth()
         self.tokens.start()
         self.executor = self._executor(self.config)
@@ -152,7 +157,17 @@ class Daemon:
             self.tokens.stop()
             # Bounded by the delivery timeout: a hanging receiver never holds up a stop.
             self.notify.close()
-            self.state.close()
+            if not self.abandoned:
+                # Runs still going after shutdown_timeout would meet a closed database; the
+                # `run` command exits at once instead (os._exit), which releases it.
+                self.state.close()
+
+    def _token_manager(self, config: Config) -> TokenManager:
+        # A daemon keeps a token the disk refuses in memory, so its jobs keep running while it
+        # retries the write; it says so loudly and in its status until the write succeeds.
+        return TokenManager(
+            config.spotify, TokenStore(config.state_dir), spend_when_unwritable=True
+        )
 
     def _executor(self, config: Config) -> Executor:
         return Executor(config, self.tokens, self.state, now=self.now, redactor=self.redactor)
@@ -176,22 +191,26 @@ class Daemon:
             return
         tz = self.config.tzinfo()
         now = self.now()
-        last = self.state.last_scheduled_at(job.name)
-        # Anchor `every` schedules on the last run so restarts keep the cadence; a job that
-        # never ran starts now.
-        trigger = build_trigger(job.config.schedule, tz, start=last or now)
-        schedule = job.config.schedule
-        if schedule.at is not None and (
-            last is not None or not next_fire_times(trigger, now - timedelta(seconds=1), 1)
-        ):
+        last, caught_up_at = slot_history(self.state, job.name)
+        decided = plan(
+            job.config.schedule,
+            tz,
+            now=now,
+            last_scheduled=last,
+            caught_up_at=caught_up_at,
+            catch_up=catch_up and job.config.catch_up,
+        )
+        if decided.trigger is None or decided.exact is None:
             # A one-off that already ran (or whose time is past) is not run again by a restart;
-            # `catch_up` below still runs a missed one once.
+            # the catch-up below still runs a missed one once.
+            self._exact.pop(job.name, None)
             if self.scheduler.get_job(job.name) is not None:
                 self.scheduler.remove_job(job.name)
         else:
+            self._exact[job.name] = decided.exact
             self.scheduler.add_job(
                 self._fire,
-                trigger,
+                decided.trigger,
                 args=[job.name],
                 id=job.name,
                 name=job.name,
@@ -201,18 +220,16 @@ class Daemon:
                 # merely waited for a worker.
                 misfire_grace_time=misfire_grace_time(job.config.catch_up),
             )
-        if catch_up and job.config.catch_up:
-            missed = missed_fire_time(job.config.schedule, tz, last_scheduled=last, now=now)
-            if missed is not None:
-                log.info("%s: missed its run at %s; catching up once now", job.name, missed)
-                self.scheduler.add_job(
-                    self._fire,
-                    DateTrigger(now, timezone=tz),
-                    args=[job.name],
-                    kwargs={"trigger": "catch_up", "scheduled_at": missed},
-                    id=job.name + CATCH_UP_SUFFIX,
-                    replace_existing=True,
-                )
+        if decided.catch_up is not None:
+            log.info("%s: missed its run at %s; catching up once now", job.name, decided.catch_up)
+            self.scheduler.add_job(
+                self._fire,
+                DateTrigger(now, timezone=tz),
+                args=[job.name],
+                kwargs={"trigger": "catch_up", "scheduled_at": decided.catch_up},
+                id=job.name + CATCH_UP_SUFFIX,
+                replace_existing=True,
+            )
 
     def _fire(
         self,
@@ -232,16 +249,17 @@ class Daemon:
             # prolong it. The rate-limited job's own retry is scheduled for when it ends.
             until = held.astimezone(self.config.tzinfo())
             reason = f"Spotify rate-limited this app until {until:%Y-%m-%d %H:%M:%S %Z}"
-            self._skipped(name, scheduled_at or self.now(), reason)
+            self._skipped(name, scheduled_at or self._slot(name), reason)
             return
         busy = self._busy.setdefault(name, threading.Lock())
         if not busy.acquire(blocking=False):
-            self._skipped(name, scheduled_at or self.now(), "the previous run is still going")
+            self._skipped(name, scheduled_at or self._slot(name), "the previous run is still going")
             return
         with self._inflight_cv:
             self._inflight += 1
-        # A retry keeps the scheduled time of the run it repeats.
-        scheduled = scheduled_at or self.now()
+        # A retry keeps the scheduled time of the run it repeats; a regular run stands for its
+        # slot on the schedule (not its actual, possibly late or jittered, start).
+        scheduled = scheduled_at or self._slot(name)
         try:
             self.notify.run_started(name)
             outcome = self.executor.run(
@@ -286,6 +304,11 @@ class Daemon:
         ]
         return min(times) if times else None
 
+    def _slot(self, name: str) -> datetime:
+        exact = self._exact.get(name)
+        now = self.now()
+        return slot_of(exact, now) if exact is not None else now
+
     def _hold(self, retry_after: float) -> None:
         """Holds every job until Spotify's Retry-After has passed."""
         until = self.now() + timedelta(seconds=retry_after)
@@ -327,7 +350,10 @@ class Daemon:
             if event.code == EVENT_JOB_MAX_INSTANCES
             else "missed: the daemon was too late to start it"
         )
-        self._skipped(name, times[-1], reason)
+        # APScheduler's run time includes jitter; the record names the slot on the schedule.
+        exact = self._exact.get(name)
+        slot = slot_of(exact, times[-1]) if exact is not None else times[-1]
+        self._skipped(name, slot, reason)
 
     def _status_text(self) -> str:
         upcoming = [
@@ -339,10 +365,14 @@ class Daemon:
             return "no runs scheduled"
         when, name = min(upcoming)
         prefix = "needs authorization; " if self.tokens.needs_auth else ""
+        unsaved = self.tokens.status().unsaved
+        if unsaved is not None:
+            prefix += f"NEEDS ATTENTION: the new Spotify token is not saved ({unsaved}); "
         held = self._rate_limited_until
         if held is not None and self.now() < held:
             prefix += f"rate-limited until {held.astimezone(self.config.tzinfo()):%H:%M:%S}; "
-        return f"{prefix}next run: {name} at {when:%Y-%m-%d %H:%M:%S %Z}"
+        local = when.astimezone(self.config.tzinfo())
+        return f"{prefix}next run: {name} at {local:%Y-%m-%d %H:%M:%S %Z}"
 
     # -- signals and the main loop --------------------------------------------------------------
 
@@ -394,8 +424,17 @@ class Daemon:
             finished = self._inflight_cv.wait_for(lambda: self._inflight == 0, timeout=limit)
         self.scheduler.shutdown(wait=False)
         if not finished:
-            log.error("stopped with runs still going after %gs", limit)
-            return 1
+            # The job threads cannot be stopped from outside; waiting for them would outlast
+            # systemd's TimeoutStopSec. Record them as interrupted now and leave: `abandoned`
+            # tells the caller to exit without joining them (and keeps the store open for them).
+            self.abandoned = self.state.mark_interrupted(self.now(), own=True) or 1
+            log.warning(
+                "stopped after shutdown_timeout (%gs) with %d run(s) still going: "
+                "recorded as interrupted",
+                limit,
+                self.abandoned,
+            )
+            return 0
         log.info("stopped")
         return 0
 
@@ -416,7 +455,7 @@ class Daemon:
         old = self.jobs
         if config.spotify != self.config.spotify:
             self.tokens.stop()
-            self.tokens = TokenManager(config.spotify, TokenStore(config.state_dir))
+            self.tokens = self._token_manager(config)
             self.tokens.start()
         self.config = config
         self.executor = self._executor(config)

@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from runner.errors import RunnerError
+from runner.files import private_dir
+from runner.lock import pid_alive
 
 STATE_FILE = "state.sqlite3"
 SCHEMA_VERSION = 2
@@ -140,8 +142,11 @@ class StateStore(Protocol):
         """Replaces the job's saved state. Raises TypeError for a value JSON cannot hold."""
         ...
 
-    def mark_interrupted(self, now: datetime) -> int:
-        """Ends runs a crashed process left RUNNING as FAILED; returns how many."""
+    def mark_interrupted(self, now: datetime, *, own: bool = False) -> int:
+        """Ends runs a crashed process left RUNNING as FAILED; returns how many.
+
+        With `own`, this process's own running runs too (a daemon abandoning them at stop).
+        """
         ...
 
     def get_run(self, run_id: int) -> RunRecord | None:
@@ -464,17 +469,22 @@ class SqliteStateStore:
         )
         return _parse(rows[0][0])
 
-    def mark_interrupted(self, now: datetime) -> int:
+    def mark_interrupted(self, now: datetime, *, own: bool = False) -> int:
         """Ends as FAILED the runs left RUNNING by a process that no longer exists.
 
         Runs owned by a live process (a `run-job` next to the daemon, or this process itself)
         are left alone, so calling this at daemon start never rewrites a run still going.
+        With `own`, this process's runs are ended too: a daemon stopping without them.
         Returns how many runs were marked.
         """
         ended = _ts(now)
         with self._transaction() as cur:
             rows = cur.execute("SELECT id, owner FROM runs WHERE status = 'running'").fetchall()
-            stale = [run_id for run_id, owner in rows if not _owner_alive(owner, self._owner)]
+            stale = [
+                run_id
+                for run_id, owner in rows
+                if (own and owner == self._owner) or not _owner_alive(owner, self._owner)
+            ]
             cur.executemany(
                 "UPDATE runs SET status = ?, ended_at = ?, error = ? WHERE id = ?",
                 [(RunStatus.FAILED.value, ended, INTERRUPTED, run_id) for run_id in stale],
@@ -594,7 +604,7 @@ class SqliteStateStore:
 def open_state(state_dir: Path) -> SqliteStateStore:
     """Opens (creating when needed) the store in `state_dir`, creating the directory 0700."""
     state_dir = Path(state_dir)
-    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_dir(state_dir)
     return SqliteStateStore(state_dir / STATE_FILE)
 
 
@@ -720,10 +730,4 @@ def _owner_alive(owner: str | None, me: str) -> bool:
         now_started = _start_time(pid)
         if now_started is not None or os.path.isdir("/proc/self"):
             return now_started == started
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return pid_alive(pid)
