@@ -27,9 +27,11 @@ from apscheduler.triggers.date import DateTrigger
 from runner.config import Config, load_config
 from runner.errors import ConfigError
 from runner.execution import RETRYABLE, Executor, utcnow
+from runner.liveness import HEARTBEAT, Liveness
 from runner.loader import LoadedJob, load_jobs
 from runner.lock import DaemonLock
 from runner.logs import RedactingFilter, redact
+from runner.metrics import Live, Metrics
 from runner.notify.service import NotifyService
 from runner.notify.urls import register_url_secrets
 from runner.schedule import (
@@ -43,11 +45,14 @@ from runner.schedule import (
 from runner.sdnotify import Notifier
 from runner.state import RunRecord, RunStatus, StateStore, open_state
 from runner.tokens import TokenManager, TokenStore
+from runner.web.server import WebServer
 
 log = logging.getLogger("runner.daemon")
 
 RETRY_SUFFIX = "@retry"
 CATCH_UP_SUFFIX = "@catch-up"
+# Not a job: job names cannot start with "@".
+HEARTBEAT_ID = "@heartbeat"
 
 
 class Daemon:
@@ -92,6 +97,9 @@ class Daemon:
         self.executor: Executor
         self.scheduler: BackgroundScheduler
         self.notify: NotifyService
+        self.metrics: Metrics
+        self.liveness = Liveness()
+        self.web: WebServer | None = None
 
     # -- start-up -----------------------------------------------------------------------------
 
@@ -125,6 +133,18 @@ class Daemon:
         interrupted = self.state.mark_interrupted(self.now())
         if interrupted:
             log.warning("%d run(s) were interrupted by the last stop", interrupted)
+        live = Live(
+            next_runs=self._next_runs,
+            authorization_ends=lambda: {"default": self.tokens.status().expires_at},
+            rate_limited_until=lambda: self._rate_limited_until,
+        )
+        self.metrics = Metrics(live, api_url=self.config.spotify.api_url)
+        self.metrics.seed(self.state)
+        try:
+            self._start_web()
+        except BaseException:
+            self.state.close()
+            raise
         self.tokens = self._token_manager(self.config)
         self._announce_auth()
         self.tokens.start()
@@ -140,6 +160,14 @@ class Daemon:
             },
         )
         self.scheduler.add_listener(self._on_not_run, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
+        # Through the jobs' own pool: a scheduler that stops ticking stops the heartbeat.
+        self.scheduler.add_job(
+            self.liveness.beat,
+            "interval",
+            seconds=HEARTBEAT,
+            id=HEARTBEAT_ID,
+            misfire_grace_time=None,
+        )
         for job in self.jobs.values():
             self._schedule(job, catch_up=True)
         self._install_signals()
@@ -150,6 +178,8 @@ class Daemon:
             self.config.state_dir,
         )
         self.notifier.ready(self._status_text())
+        if self.web is not None:
+            self.web.serve()
         try:
             return self._main_loop()
         finally:
@@ -157,6 +187,8 @@ class Daemon:
             self.tokens.stop()
             # Bounded by the delivery timeout: a hanging receiver never holds up a stop.
             self.notify.close()
+            if self.web is not None:
+                self.web.stop()
             if not self.abandoned:
                 # Runs still going after shutdown_timeout would meet a closed database; the
                 # `run` command exits at once instead (os._exit), which releases it.
@@ -166,11 +198,43 @@ class Daemon:
         # A daemon keeps a token the disk refuses in memory, so its jobs keep running while it
         # retries the write; it says so loudly and in its status until the write succeeds.
         return TokenManager(
-            config.spotify, TokenStore(config.state_dir), spend_when_unwritable=True
+            config.spotify,
+            TokenStore(config.state_dir),
+            spend_when_unwritable=True,
+            session_factory=self.metrics.token_sessions("default"),
         )
 
     def _executor(self, config: Config) -> Executor:
-        return Executor(config, self.tokens, self.state, now=self.now, redactor=self.redactor)
+        return Executor(
+            config,
+            self.tokens,
+            self.state,
+            now=self.now,
+            redactor=self.redactor,
+            on_request=self.metrics.request,
+        )
+
+    def _start_web(self) -> None:
+        """Binds `http.listen` before anything is scheduled: a port in use is exit 2."""
+        http = self.config.http
+        if http is None:
+            return
+        host, port = http.address(self.config.spotify.redirect_uri)
+        registry = self.metrics.registry
+
+        def make_app() -> Any:
+            from runner.web.app import Health, Services, create_app
+
+            def health() -> Health:
+                return Health(self.liveness.alive(), self.liveness.detail())
+
+            return create_app(Services(registry=registry, health=health))
+
+        self.web = WebServer(make_app, host, port)
+        self.web.start()
+
+    def _next_runs(self) -> dict[str, datetime | None]:
+        return {name: self._next_run(name) for name in self.jobs}
 
     def _scrub(self, text: str) -> str:
         return self.redactor.scrub(text) if self.redactor is not None else redact(text)
@@ -291,7 +355,8 @@ class Daemon:
         return record
 
     def _finished(self, record: RunRecord, *, final: bool, log_tail: str = "") -> None:
-        """Every recorded run ends here: notifications and pings read it from its record."""
+        """Every recorded run ends here: metrics, notifications and pings read its record."""
+        self.metrics.run_finished(record)
         self.notify.run_finished(
             record, final=final, next_run=self._next_run(record.job), log_tail=log_tail
         )
@@ -344,6 +409,8 @@ class Daemon:
         if not isinstance(event, JobSubmissionEvent) and not hasattr(event, "scheduled_run_time"):
             return
         name = str(event.job_id).split("@", 1)[0]
+        if name not in self.jobs:
+            return  # the heartbeat: a missed beat is what liveness measures, not a run
         times = getattr(event, "scheduled_run_times", None) or [event.scheduled_run_time]
         reason = (
             "the previous run is still going"
@@ -359,7 +426,7 @@ class Daemon:
         upcoming = [
             (job.next_run_time, job.id)
             for job in self.scheduler.get_jobs()
-            if job.next_run_time is not None
+            if job.next_run_time is not None and job.id != HEARTBEAT_ID
         ]
         if not upcoming:
             return "no runs scheduled"
@@ -404,7 +471,8 @@ class Daemon:
                 signum = self._signals.get(timeout=tick)
             except queue.Empty:
                 signum = None
-            if interval:
+            if interval and self.liveness.alive():
+                # The signal /healthz reports: a stalled scheduler lets systemd restart us.
                 self.notifier.watchdog()
             self.notify.authorization_ends("default", self.tokens.status().expires_at)
             # The scheduler sleeps on the monotonic clock, which stops during suspend: a nudge
@@ -452,6 +520,8 @@ class Daemon:
             log.error("reload: state_dir cannot change while running; restart to move it")
             self.notifier.ready(self._status_text())
             return False
+        if config.http != self.config.http:
+            log.warning("reload: http changes take effect at the next restart")
         old = self.jobs
         if config.spotify != self.config.spotify:
             self.tokens.stop()

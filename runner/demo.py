@@ -204,6 +204,14 @@ def _run(fake: FakeSpotify, workdir: Path, seconds: float, every: int) -> int:
     pump = threading.Thread(target=_pump, args=(daemon.stderr, lines), daemon=True)
     pump.start()
     radio.start()
+    # The window starts when the daemon has started, however long a loaded machine takes.
+    started_by = time.monotonic() + 30
+    while (
+        time.monotonic() < started_by
+        and daemon.poll() is None
+        and not any("spotify-runner started" in line for line in list(lines))
+    ):
+        time.sleep(0.05)
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline and daemon.poll() is None:
         time.sleep(0.2)
