@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,7 @@ class Session:
     log_format: str
     redactor: RedactingFilter
     _config: Config | None = field(default=None, repr=False)
+    _managers: list[TokenManager] = field(default_factory=list, repr=False)
 
     def config(self) -> Config:
         """Loads the config once; its secrets are registered for redaction at once."""
@@ -66,7 +68,25 @@ class Session:
         """A token manager over the store, seeded from the config's refresh token if needed."""
         from runner.tokens import TokenManager
 
-        return TokenManager(self.config().spotify, self.token_store())
+        manager = TokenManager(self.config().spotify, self.token_store())
+        self._managers.append(manager)
+        return manager
+
+    def close(self) -> None:
+        """At the end of a command: a refreshed token the store refused is written or reported.
+
+        Raises:
+            TokenNotSaved: the write kept failing (exit 3; the message says where and why).
+        """
+        for manager in self._managers:
+            for attempt in range(3):
+                if manager.save_pending():
+                    break
+                if attempt < 2:
+                    time.sleep(0.5)
+            problem = manager.unsaved_error()
+            if problem is not None:
+                raise problem
 
 
 def _default_config_path() -> str:
@@ -96,6 +116,7 @@ def cli(ctx: click.Context, config_path: str, verbose: int, log_format: str) -> 
     """Runs Spotify automation jobs on a schedule, authorized once."""
     redactor = setup_logging(verbosity=verbose, fmt=log_format)
     ctx.obj = Session(config_path, verbose, log_format, redactor)
+    ctx.call_on_close(ctx.obj.close)
 
 
 _pass_session = click.make_pass_decorator(Session)
@@ -208,7 +229,9 @@ def run_job(session: Session, name: str, dry_run: bool) -> None:
         # Our UsageError, not click's: one line, without click's usage banner.
         raise UsageError(f"no job named '{name}' in {config.source} (configured: {known})")
     job = session.jobs(only=[name])[name]
-    outcome = run_once(config, job, session.token_manager(), dry_run=dry_run)
+    outcome = run_once(
+        config, job, session.token_manager(), dry_run=dry_run, redactor=session.redactor
+    )
     click.echo(outcome.line())
     sys.exit(exit_code_for(outcome.status))
 
@@ -225,6 +248,29 @@ def list_jobs(session: Session, as_json: bool) -> None:
         click.echo(json.dumps(status, indent=2, default=str))
     else:
         click.echo(format_status(status))
+
+
+@cli.command()
+@click.argument("job", required=False)
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--run", "run_id", type=int, help="Print this run's own log lines.")
+@pass_session
+def history(
+    session: Session, job: str | None, limit: int, as_json: bool, run_id: int | None
+) -> None:
+    """Recent runs, newest first; with --run ID, what that run logged."""
+    from runner.history import format_history, history_rows, run_log_text
+
+    config = session.config()
+    if run_id is not None:
+        click.echo(run_log_text(config, run_id, as_json=as_json), nl=False)
+        return
+    rows = history_rows(config, job, limit=limit)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+    else:
+        click.echo(format_history(rows))
 
 
 @cli.command()

@@ -116,7 +116,7 @@ class Daemon:
         interrupted = self.state.mark_interrupted(self.now())
         if interrupted:
             log.warning("%d run(s) were interrupted by the last stop", interrupted)
-        self.tokens = TokenManager(self.config.spotify, TokenStore(self.config.state_dir))
+        self.tokens = self._token_manager(self.config)
         self._announce_auth()
         self.tokens.start()
         self.executor = Executor(self.config, self.tokens, self.state, now=self.now)
@@ -146,6 +146,13 @@ class Daemon:
             self._restore_signals()
             self.tokens.stop()
             self.state.close()
+
+    def _token_manager(self, config: Config) -> TokenManager:
+        # A daemon keeps a token the disk refuses in memory, so its jobs keep running while it
+        # retries the write; it says so loudly and in its status until the write succeeds.
+        return TokenManager(
+            config.spotify, TokenStore(config.state_dir), spend_when_unwritable=True
+        )
 
     def _announce_auth(self) -> None:
         status = self.tokens.status()
@@ -309,6 +316,9 @@ class Daemon:
             return "no runs scheduled"
         when, name = min(upcoming)
         prefix = "needs authorization; " if self.tokens.needs_auth else ""
+        unsaved = self.tokens.status().unsaved
+        if unsaved is not None:
+            prefix += f"NEEDS ATTENTION: the new Spotify token is not saved ({unsaved}); "
         held = self._rate_limited_until
         if held is not None and self.now() < held:
             prefix += f"rate-limited until {held.astimezone(self.config.tzinfo()):%H:%M:%S}; "
@@ -384,7 +394,7 @@ class Daemon:
         old = self.jobs
         if config.spotify != self.config.spotify:
             self.tokens.stop()
-            self.tokens = TokenManager(config.spotify, TokenStore(config.state_dir))
+            self.tokens = self._token_manager(config)
             self.tokens.start()
         self.config = config
         self.executor = Executor(config, self.tokens, self.state, now=self.now)

@@ -2,8 +2,10 @@
 
 One run: read the sources (`sources`), find the playlist (`playlist`), compute the list it should
 hold (`target.build_target`), and write only the difference (`planner.plan`). When Spotify still
-reports the `snapshot_id` the job wrote last, the playlist holds what the job wrote, so its items
-are not read again; when the target equals that too, the run makes no write at all.
+reports the `snapshot_id` the job wrote last, and the item total and first page that the same
+request returns agree with what it wrote, its items are not read again (a snapshot answered by the
+job's own write may include another client's edit, so it is never trusted alone); when the target
+equals that too, the run makes no write at all.
 
 The parts that decide *what* to write are pure and tested without a network:
 
@@ -31,11 +33,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from jobs.playlist_updater import planner
+from jobs.playlist_updater.candidate import Candidate, candidate_from_track, label
+from jobs.playlist_updater.gather import Gatherer, describe
 from jobs.playlist_updater.matching import normalise_artist
 from jobs.playlist_updater.options import Exclude, Options
-from jobs.playlist_updater.playlist import Playlists, compact, expand
-from jobs.playlist_updater.sources import Gatherer, candidate_from_track, label
-from jobs.playlist_updater.target import Candidate, build_target
+from jobs.playlist_updater.playlist import Playlists, compact
+from jobs.playlist_updater.target import build_target
 from runner.context import JobContext
 
 __all__ = ["SCOPES", "Options", "run"]
@@ -82,6 +85,9 @@ def run(ctx: JobContext) -> str:
             len(gathered.unmatched),
             "; ".join(gathered.unmatched),
         )
+        for line, (best, score) in gathered.rejected.items():
+            # Copy and paste into `overrides` when the rejected candidate was right after all.
+            ctx.log.info("unmatched %r: best candidate %s, score %.2f", line, best, score)
     excluded_uris = set(options.exclude.tracks)
     for playlist_id in options.exclude.playlists:
         found = gatherer.playlist_tracks(playlist_id, f"excluded playlist {playlist_id}")
@@ -89,18 +95,12 @@ def run(ctx: JobContext) -> str:
 
     playlists = Playlists(ctx, options.playlist)
     target, snapshot, first_page = playlists.first_look(playlists.resolve())
-    written = ctx.state.get("written")
     details: dict[str, Candidate] = {}
+    trusted = playlists.as_written(target, snapshot, first_page)
     if first_page is None:
         current: list[str] = []
-    elif (
-        isinstance(written, dict)
-        and snapshot is not None
-        and written.get("playlist") == target.id
-        and written.get("snapshot") == snapshot
-    ):
-        # Unchanged since the job wrote it: the items are the ones it wrote.
-        current = expand(written.get("items") or [])
+    elif trusted is not None:
+        current = trusted  # unchanged since the job wrote it: no need to read the items
     else:
         current, details = playlists.read_items(target, first_page)
 
@@ -122,7 +122,9 @@ def run(ctx: JobContext) -> str:
     )
     plan = planner.plan(current, wanted)
     summary = f"{plan.summary()}, {len(gathered.unmatched)} unmatched, {len(wanted)} tracks"
-    notes = []
+    notes = [note for note in (describe(gathered),) if note]
+    if gathered.kept:
+        notes.append(f"kept the last tracks of {', '.join(gathered.kept)} (nothing new or empty)")
     if target.fresh:
         verb = "would create" if ctx.dry_run else "created"
         notes.append(f"{verb} playlist {target.label}")
@@ -138,8 +140,7 @@ def run(ctx: JobContext) -> str:
         snapshot = playlists.write(target, plan.ops, snapshot)
         ctx.log.info("%s: %d write request(s) for %s", target.label, plan.requests, plan.summary())
     ctx.state["written"] = {"playlist": target.id, "snapshot": snapshot, "items": compact(wanted)}
-    ctx.state["feeds"] = gathered.tails
-    gatherer.save()
+    gatherer.save(gathered)
     return "; ".join([summary, *notes])
 
 

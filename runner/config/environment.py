@@ -1,0 +1,157 @@
+"""What the environment adds before validation: secret files, defaults, absolute paths.
+
+`*_file` secrets are read (a relative name is looked up in `$CREDENTIALS_DIRECTORY` first),
+systemd credentials are picked up when the config names neither value nor file, `state_dir`
+and `timezone` get their environment-dependent defaults, and relative paths are resolved
+against the config's folder.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from runner.config.fields import show
+from runner.config.located import KeyPath, Problems, Tree, nearest
+from runner.config.messages import unknown_key_message
+from runner.config.models import APP_NAME, HIDDEN_KEYS, Config
+
+# systemd LoadCredential= names looked up when the config names neither the value nor a file.
+_CREDENTIAL_NAMES = {
+    "client_secret": "spotify_client_secret",
+    "refresh_token": "spotify_refresh_token",
+}
+
+
+def _expand(raw: str, base_dir: Path, env: Mapping[str, str]) -> Path:
+    """`~` from the given environment's HOME; relative paths against the config's folder."""
+    if raw == "~" or raw.startswith("~/"):
+        home = env.get("HOME") or str(Path.home())
+        raw = home + raw[1:]
+    path = Path(os.path.expanduser(raw))  # ~user
+    return path if path.is_absolute() else base_dir / path
+
+
+def _default_state_dir(env: Mapping[str, str]) -> Path:
+    # systemd's StateDirectory= may list several, separated by ':'; ours is the first.
+    systemd = env.get("STATE_DIRECTORY", "").split(":")[0]
+    if systemd:
+        return Path(systemd)
+    xdg = env.get("XDG_STATE_HOME", "")
+    if xdg and Path(xdg).is_absolute():  # the XDG spec says to ignore relative values
+        return Path(xdg) / APP_NAME
+    home = env.get("HOME") or str(Path.home())
+    return Path(home) / ".local" / "state" / APP_NAME
+
+
+def _default_timezone(env: Mapping[str, str]) -> str:
+    tz = env.get("TZ", "").lstrip(":")
+    if tz:
+        try:
+            ZoneInfo(tz)
+            return tz
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    try:
+        import tzlocal
+
+        name = tzlocal.get_localzone_name()
+        if name:
+            ZoneInfo(name)  # a guess zoneinfo cannot load is no use to the scheduler
+    except Exception:  # any failure to guess means "use UTC"
+        name = None
+    return name or "UTC"
+
+
+def _read_secret(path: Path) -> tuple[str | None, str | None]:
+    """(content, None) or (None, problem). The problem names the path, never the content."""
+    try:
+        content = path.read_text(encoding="utf-8").strip()
+    except UnicodeDecodeError:
+        return None, f"cannot read {path}: not UTF-8 text"
+    except OSError as exc:
+        return None, f"cannot read {path}: {exc.strerror or type(exc).__name__}"
+    if not content:
+        return None, f"{path} is empty"
+    return content, None
+
+
+class Preparer:
+    def __init__(
+        self, tree: Tree, problems: Problems, env: Mapping[str, str], base_dir: Path
+    ) -> None:
+        self.tree = tree
+        self.problems = problems
+        self.env = env
+        self.base_dir = base_dir
+        # Where errors about a value read from elsewhere (a secret file) should point.
+        self.moved: dict[KeyPath, KeyPath] = {}
+
+    def error(self, path: KeyPath, message: str, *, at_key: bool = False) -> None:
+        positions = self.tree.keys if at_key else self.tree.values
+        self.problems.add(nearest(positions, path), path, message)
+        self.tree.broken.add(path)
+
+    def prepare(self, data: dict[str, Any]) -> dict[str, Any]:
+        # Top-level `x-...` keys are ignored, as in Docker Compose: a place for YAML anchors
+        # (`x-defaults: &defaults {...}`) that jobs merge with `<<: *defaults`.
+        data = {key: value for key, value in data.items() if not key.startswith("x-")}
+        for hidden in HIDDEN_KEYS[Config]:
+            if hidden in data:
+                del data[hidden]
+                self.error((hidden,), unknown_key_message(Config, hidden), at_key=True)
+        spotify = data.get("spotify")
+        if isinstance(spotify, dict):
+            data["spotify"] = self.spotify(dict(spotify))
+        state_dir = data.get("state_dir")
+        if state_dir is None:
+            data["state_dir"] = _default_state_dir(self.env)
+        elif isinstance(state_dir, str) and state_dir.strip():
+            data["state_dir"] = _expand(state_dir.strip(), self.base_dir, self.env)
+        if data.get("timezone") is None:
+            data["timezone"] = _default_timezone(self.env)
+        jobs_dir = data.get("jobs_dir")
+        if isinstance(jobs_dir, str) and jobs_dir.strip():
+            data["jobs_dir"] = _expand(jobs_dir.strip(), self.base_dir, self.env)
+        return data
+
+    def spotify(self, section: dict[str, Any]) -> dict[str, Any]:
+        credentials = self.env.get("CREDENTIALS_DIRECTORY", "")
+        for key, credential in _CREDENTIAL_NAMES.items():
+            file_key = f"{key}_file"
+            path, file_path = ("spotify", key), ("spotify", file_key)
+            if file_key in section:
+                raw = section.pop(file_key)
+                if key in section:
+                    self.error(file_path, f"give {key} or {file_key}, not both", at_key=True)
+                elif file_path in self.tree.broken:
+                    self.tree.broken.add(path)
+                elif not isinstance(raw, str) or not raw.strip():
+                    self.error(file_path, f"expected a file name, got {show(raw)}")
+                else:
+                    content, problem = _read_secret(self._find(raw.strip(), credentials))
+                    if problem is not None:
+                        self.error(file_path, problem)
+                        self.tree.broken.add(path)
+                    section[key] = content
+                    self.moved[path] = file_path
+            elif key not in section and credentials:
+                candidate = Path(credentials) / credential
+                if candidate.is_file():
+                    content, problem = _read_secret(candidate)
+                    if problem is not None:
+                        self.error(("spotify",), f"{key} from $CREDENTIALS_DIRECTORY: {problem}")
+                    section[key] = content
+                    self.moved[path] = ("spotify",)
+        return section
+
+    def _find(self, raw: str, credentials: str) -> Path:
+        path = _expand(raw, self.base_dir, self.env)
+        if not Path(raw).is_absolute() and not raw.startswith("~") and credentials:
+            in_credentials = Path(credentials) / raw
+            if in_credentials.exists():
+                return in_credentials
+        return path

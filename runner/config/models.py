@@ -1,0 +1,226 @@
+"""The typed models a config file becomes: frozen pydantic models, one per section."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    model_validator,
+)
+
+from runner.config.fields import (
+    Duration,
+    Flag,
+    Secret,
+    Text,
+    at_least,
+    between,
+    check_base_url,
+    check_cron,
+    check_job_name,
+    check_redirect_uri,
+    check_timezone,
+    empty_mapping,
+    fail,
+    non_empty,
+    to_datetime,
+    to_int,
+)
+from runner.config.located import KeyPath, Position, dotted, nearest
+from runner.durations import format_duration
+
+DEFAULT_REDIRECT_URI = "http://127.0.0.1:8888/callback"
+DEFAULT_ACCOUNTS_URL = "https://accounts.spotify.com"
+DEFAULT_API_URL = "https://api.spotify.com/v1"
+APP_NAME = "spotify-runner"
+
+
+class SpotifyConfig(BaseModel):
+    """The Spotify app and how to reach Spotify.
+
+    Secrets may be given inline (usually as `${ENV_VAR}`), through a file
+    (`client_secret_file`, `refresh_token_file`: the file's content, stripped; a relative
+    name is looked up in `$CREDENTIALS_DIRECTORY` first, then next to the config file), or
+    not at all: then `$CREDENTIALS_DIRECTORY/spotify_client_secret` and
+    `$CREDENTIALS_DIRECTORY/spotify_refresh_token` are used when they exist, which is what
+    systemd's `LoadCredential=spotify_client_secret:/path` provides.
+
+    Attributes:
+        client_id: the app's Client ID from the Spotify developer dashboard.
+        client_secret: the app's secret; None for the PKCE flow.
+        redirect_uri: registered in the dashboard; https, or http on 127.0.0.1 / [::1].
+        refresh_token: a token made elsewhere, to skip `spotify-runner auth`; None if unset.
+        accounts_url: the accounts service (token endpoint); no trailing slash.
+        api_url: the Web API base; no trailing slash.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    client_id: Annotated[Text, AfterValidator(non_empty)]
+    client_secret: Secret = None
+    redirect_uri: Annotated[Text, AfterValidator(check_redirect_uri)] = DEFAULT_REDIRECT_URI
+    refresh_token: Secret = None
+    accounts_url: Annotated[Text, AfterValidator(check_base_url)] = DEFAULT_ACCOUNTS_URL
+    api_url: Annotated[Text, AfterValidator(check_base_url)] = DEFAULT_API_URL
+
+
+class ScheduleConfig(BaseModel):
+    """When a job runs: exactly one of `cron`, `every` and `at`, plus optional `jitter`.
+
+    Attributes:
+        cron: a 5-field crontab expression (minute hour day-of-month month day-of-week).
+        every: a fixed interval, at least 1s.
+        at: one moment; a naive value is in the config's time zone (applied by the scheduler).
+        jitter: a random delay of up to this much added to each run.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    cron: Annotated[Text, AfterValidator(check_cron)] | None = None
+    every: Annotated[Duration, AfterValidator(at_least(timedelta(seconds=1)))] | None = None
+    at: Annotated[datetime, BeforeValidator(to_datetime)] | None = None
+    jitter: Duration | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ScheduleConfig:
+        given = [name for name in ("cron", "every", "at") if getattr(self, name) is not None]
+        if not given:
+            raise fail("give one of cron, every or at, like {every: 15m}")
+        if len(given) > 1:
+            raise fail(f"give only one of cron, every or at (got {' and '.join(given)})")
+        return self
+
+    def describe(self) -> str:
+        """A short human description: `cron */15 * * * *`, `every 15m`, `at 2026-12-24 18:00`."""
+        if self.cron is not None:
+            text = f"cron {self.cron}"
+        elif self.every is not None:
+            text = f"every {format_duration(self.every)}"
+        else:
+            assert self.at is not None  # guaranteed by _exactly_one
+            text = "at " + self.at.strftime(
+                "%Y-%m-%d %H:%M:%S" if self.at.second else "%Y-%m-%d %H:%M"
+            )
+            offset = self.at.utcoffset()
+            if offset is not None:
+                text += self.at.strftime("%z")
+        if self.jitter:
+            text += f" (jitter {format_duration(self.jitter)})"
+        return text
+
+
+class JobConfig(BaseModel):
+    """One scheduled job.
+
+    Attributes:
+        job: the job module's name, resolved later by `runner.loader`.
+        schedule: when it runs.
+        catch_up: run once at start when a run was missed while the daemon was down.
+        retries: how many times a transient failure is retried (0..20).
+        timeout: how long one run may take.
+        enabled: false keeps the job configured but never scheduled.
+        options: free-form here; validated later by the job module's `Options`.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    job: Annotated[Text, AfterValidator(non_empty)]
+    schedule: ScheduleConfig
+    catch_up: Flag = False
+    retries: Annotated[int, BeforeValidator(to_int), AfterValidator(between(0, 20))] = 3
+    timeout: Annotated[Duration, AfterValidator(at_least(timedelta(), strict=True))] = timedelta(
+        minutes=10
+    )
+    enabled: Flag = True
+    options: Annotated[dict[str, Any], BeforeValidator(empty_mapping)] = Field(default_factory=dict)
+
+
+class Config(BaseModel):
+    """The whole configuration. Build it with `load_config` or `load_config_text`.
+
+    Attributes:
+        spotify: the Spotify app.
+        state_dir: token store and run history; absolute.
+        timezone: IANA name the schedules are read in.
+        jobs_dir: an optional folder of drop-in job modules; absolute.
+        shutdown_timeout: how long a stop waits for running jobs.
+        jobs: by name.
+        source: the config path as the user gave it, for messages.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    spotify: SpotifyConfig
+    state_dir: Path
+    timezone: Annotated[str, BeforeValidator(check_timezone)]
+    jobs_dir: Path | None = None
+    shutdown_timeout: Annotated[Duration, AfterValidator(at_least(timedelta()))] = timedelta(
+        seconds=30
+    )
+    jobs: Annotated[
+        dict[Annotated[str, AfterValidator(check_job_name)], JobConfig],
+        BeforeValidator(empty_mapping),
+    ] = Field(default_factory=dict)
+    source: str = "config.yaml"
+
+    _positions: dict[KeyPath, Position] = PrivateAttr(default_factory=dict)
+    _key_positions: dict[KeyPath, Position] = PrivateAttr(default_factory=dict)
+
+    def tzinfo(self) -> ZoneInfo:
+        """The configured time zone."""
+        return ZoneInfo(self.timezone)
+
+    def locate(self, *key_path: str | int) -> str:
+        """Where a value sits in the file, as `FILE:LINE:COL`.
+
+        For a key that is not in the file (a default, or a typo in the caller), the position of
+        its nearest ancestor that is.
+
+        Example:
+            `config.locate("jobs", "radio", "options", "playlist")` -> `"config.yaml:14:7"`.
+        """
+        line, col = nearest(self._positions, tuple(key_path))
+        return f"{self.source}:{line}:{col}"
+
+    def locate_key(self, *key_path: str | int) -> str:
+        """Where a key itself sits, as `FILE:LINE:COL`: for errors about the key (unknown option).
+
+        Falls back to `locate()` for paths whose key is not in the file.
+        """
+        pos = self._key_positions.get(tuple(key_path))
+        if pos is None:
+            return self.locate(*key_path)
+        return f"{self.source}:{pos[0]}:{pos[1]}"
+
+    def problem(self, key_path: Sequence[str | int], message: str) -> str:
+        """One error line about a value, in the same form as the loader's own errors.
+
+        For code that validates parts of the config later (job `Options`), so its errors look
+        like all others: `config.yaml:14:7: jobs.radio.options.playlist: <message>`.
+        """
+        return f"{self.locate(*key_path)}: {dotted(tuple(key_path))}: {message}"
+
+
+# Keys accepted besides the model's fields, and keys the user may not write.
+EXTRA_KEYS: dict[type[BaseModel], tuple[str, ...]] = {
+    SpotifyConfig: ("client_secret_file", "refresh_token_file"),
+}
+HIDDEN_KEYS: dict[type[BaseModel], tuple[str, ...]] = {Config: ("source",)}
+
+MISSING_HINTS: dict[KeyPath, str] = {
+    ("spotify",): "required section missing (client_id, and client_secret unless you use PKCE)",
+    ("spotify", "client_id"): "required key missing: your app's Client ID from the "
+    "Spotify developer dashboard",
+    ("jobs", "*", "job"): "required key missing: the job module to run, like hello",
+    ("jobs", "*", "schedule"): 'required key missing: like {every: 15m} or {cron: "*/15 * * * *"}',
+}
