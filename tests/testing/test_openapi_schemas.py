@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import JPEG, World
+from fake_world import JPEG, World
 from openapi_spec import Operation, current, require_spec, response_schema, validate
 
 
