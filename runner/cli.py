@@ -211,7 +211,14 @@ def run_daemon(session: Session) -> None:
     """Runs the daemon in the foreground (what systemd starts)."""
     from runner.daemon import Daemon
 
-    code = Daemon(session.config_path, redactor=session.redactor).serve()
+    daemon = Daemon(session.config_path, redactor=session.redactor)
+    code = daemon.serve()
+    if daemon.abandoned:
+        # Runs outlived shutdown_timeout (already recorded as interrupted). A normal exit would
+        # join their threads, for as long as they take: leave now, as systemd expects.
+        logging.shutdown()
+        sys.stdout.flush()
+        os._exit(code)
     sys.exit(code)
 
 

@@ -77,6 +77,10 @@ def _exclusion(exclude: Exclude, uris: set[str]) -> Callable[[Candidate], bool] 
 def run(ctx: JobContext) -> str:
     """Brings the playlist up to date with its sources; returns `+A -R ~M moved, ...`."""
     options: Options = ctx.options
+    playlists = Playlists(ctx, options.playlist)
+    # What an earlier attempt's write did is settled before the sources are read: if it landed,
+    # the feed lines it added count as read.
+    look = playlists.settle(playlists.look()) if playlists.pending else None
     gatherer = Gatherer(ctx, options)
     gathered = gatherer.gather()
     if gathered.unmatched:
@@ -93,16 +97,9 @@ def run(ctx: JobContext) -> str:
         found = gatherer.playlist_tracks(playlist_id, f"excluded playlist {playlist_id}")
         excluded_uris.update(candidate.uri for candidate in found)
 
-    playlists = Playlists(ctx, options.playlist)
-    target, snapshot, first_page = playlists.first_look(playlists.resolve())
-    details: dict[str, Candidate] = {}
-    trusted = playlists.as_written(target, snapshot, first_page)
-    if first_page is None:
-        current: list[str] = []
-    elif trusted is not None:
-        current = trusted  # unchanged since the job wrote it: no need to read the items
-    else:
-        current, details = playlists.read_items(target, first_page)
+    look = look or playlists.look()
+    target, snapshot = look.target, look.snapshot
+    current, details = playlists.current(look)
 
     incoming = gathered.tracks if options.mode == "replace" else gathered.log_order
     known = {candidate.uri: candidate for candidate in incoming}
@@ -111,7 +108,7 @@ def run(ctx: JobContext) -> str:
     wanted = build_target(
         mode=options.mode,
         incoming=incoming,
-        current=current,
+        current=current if look.base is None else look.base,
         max_tracks=options.max_tracks,
         position=options.position,
         dedupe=options.dedupe,
@@ -137,8 +134,17 @@ def run(ctx: JobContext) -> str:
         return "; ".join([summary, *notes, listing])
 
     if plan.ops:
-        snapshot = playlists.write(target, plan.ops, snapshot)
+        snapshot = playlists.write(
+            target,
+            plan.ops,
+            snapshot,
+            current=current,
+            after=wanted,
+            adds=planner.changes(current, wanted).added,
+            then={"sources": gathered.states},
+        )
         ctx.log.info("%s: %d write request(s) for %s", target.label, plan.requests, plan.summary())
+    ctx.state.pop("pending", None)
     ctx.state["written"] = {"playlist": target.id, "snapshot": snapshot, "items": compact(wanted)}
     gatherer.save(gathered)
     return "; ".join([summary, *notes])

@@ -184,41 +184,15 @@ def check_base_url(value: str) -> str:
     return value.rstrip("/")
 
 
-_CRON_FIELDS = (
-    ("minute", "minute"),
-    ("hour", "hour"),
-    ("day", "day-of-month"),
-    ("month", "month"),
-    ("day_of_week", "day-of-week"),
-)
-
-
 def check_cron(value: str) -> str:
-    # Imported here: APScheduler's import cost is paid only by configs that use cron.
-    from apscheduler.triggers.cron import CronTrigger
+    # Imported here: the scheduler's import cost is paid only by configs that use cron.
+    from runner.cron import CronError, normalize
 
-    from runner.schedule import cron_trigger, cron_weekdays
-
-    fields = value.split()
-    if len(fields) != len(_CRON_FIELDS):
-        raise fail(f"wrong number of fields (got {len(fields)}, expected 5)")
-    utc = ZoneInfo("UTC")  # any zone: only the syntax is checked here
     try:
-        # The scheduler's own builder: crontab weekday numbers (0 and 7 are Sunday).
-        cron_trigger(value, utc)
-    except ValueError as whole:
-        # The trigger does not say which field is wrong; try them one at a time.
-        for (name, label), text in zip(_CRON_FIELDS, fields, strict=True):
-            try:
-                translated = cron_weekdays(text) if name == "day_of_week" else text
-                CronTrigger(timezone=utc, **{name: translated})
-            except ValueError as exc:
-                reason = re.sub(
-                    r"^(Error validating expression|bad day-of-week) '[^']*': ", "", str(exc)
-                )
-                raise fail(f"bad {label} field '{text}': {reason}") from None
-        raise fail(f"bad cron expression: {whole}") from None
-    return " ".join(fields)
+        normalize(value)  # the scheduler's own check: crontab(5), macros, never-firing days
+    except CronError as exc:
+        raise fail(str(exc)) from None
+    return " ".join(value.split())
 
 
 def check_timezone(value: Any) -> str:

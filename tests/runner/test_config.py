@@ -120,13 +120,12 @@ BROKEN = {
     ),
     "cron-bad-field": (
         edit("{every: 1h}", '{cron: "0 25 * * *"}'),
-        "config.yaml:9:22: jobs.hello.schedule.cron: bad hour field '25': "
-        "the last value (25) is higher than the maximum value (23)",
+        "config.yaml:9:22: jobs.hello.schedule.cron: bad hour field '25': 25 is out of range 0-23",
     ),
     "cron-bad-weekday": (
         edit("{every: 1h}", '{cron: "0 6 * * mon-fry"}'),
         "config.yaml:9:22: jobs.hello.schedule.cron: bad day-of-week field 'mon-fry': "
-        "unknown day name 'fry'",
+        "unknown name 'fry' (use sun-sat or numbers)",
     ),
     "bad-duration": (
         edit("{every: 1h}", "{every: 15x}"),
