@@ -84,7 +84,7 @@ def classify(exc: BaseException) -> tuple[RunStatus, str, float | None]:
     if isinstance(exc, RunTimedOut):
         return RunStatus.TIMED_OUT, str(exc), None
     if isinstance(exc, TransientError):
-        return RunStatus.TRANSIENT, str(exc), None
+        return RunStatus.TRANSIENT, str(exc), exc.retry_after
     if isinstance(exc, DryRunWrite):
         text = str(exc)
         # The transport's message already says so; do not say it twice.

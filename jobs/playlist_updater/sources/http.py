@@ -15,6 +15,7 @@ nor a query string (it may carry a key).
 from __future__ import annotations
 
 import codecs
+import json
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -52,8 +53,7 @@ USER_AGENT = _user_agent()
 class SourceUnavailable(TransientError):
     """A service asked to be left alone for a while (429/503): the run is retried after it.
 
-    Attributes:
-        retry_after: the seconds the service asked for, when it said.
+    `retry_after` holds the seconds the service asked for, when it said.
     """
 
     def __init__(self, message: str, retry_after: float | None = None) -> None:
@@ -93,12 +93,14 @@ class Response:
         headers: the response headers (case-insensitive).
         body: the decoded bytes (gzip undone).
         url: the URL finally answered (after redirects).
+        what: how messages name the service.
     """
 
     status: int
     headers: Mapping[str, str]
     body: bytes
     url: str
+    what: str = "the service"
 
     @property
     def not_modified(self) -> bool:
@@ -135,6 +137,19 @@ class Response:
     def text(self) -> str:
         """The body as text: a BOM first, then the declared charset, else UTF-8."""
         return decode(self.body, self.charset)
+
+    def json(self) -> Any:
+        """The body as JSON.
+
+        Raises:
+            TransientError: it is not JSON (a proxy's error page, a truncated body).
+        """
+        try:
+            return json.loads(self.text())
+        except ValueError:
+            raise TransientError(
+                f"{self.what} answered a body that is not JSON; retrying later"
+            ) from None
 
 
 def decode(body: bytes, charset: str | None = None) -> str:
@@ -321,7 +336,7 @@ class Http:
                     body = _read(answer, 64 * 1024, what) if not raise_for_status else b""
                 else:
                     body = _read(answer, cap, what)
-                return Response(status, answer.headers, body, answer.url)
+                return Response(status, answer.headers, body, answer.url, what)
         except requests.TooManyRedirects:
             raise RunnerError(f"{what} redirected more than {MAX_REDIRECTS} times") from None
         except requests.RequestException as exc:
