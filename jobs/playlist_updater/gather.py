@@ -45,7 +45,7 @@ class Gathered:
         tracks: the candidates, sources concatenated, each in its display order.
         log_order: the same in log order (oldest first): what `append` mode adds.
         unmatched: lines that named no track found (or could not be read), in order.
-        rejected: for unmatched lines searched this run, the best candidate and its score.
+        rejected: for unmatched lines searched this run, the best candidate, its score and why not.
         searches: how many search requests were made.
         by_id: plays matched by an exact identifier; `by_text`: by "Artist - Title".
         requests: HTTP requests made to services and feeds.
@@ -56,7 +56,7 @@ class Gathered:
     tracks: list[Candidate] = field(default_factory=list)
     log_order: list[Candidate] = field(default_factory=list)
     unmatched: list[str] = field(default_factory=list)
-    rejected: dict[str, tuple[str, float]] = field(default_factory=dict)
+    rejected: dict[str, tuple[str, float, str]] = field(default_factory=dict)
     searches: int = 0
     by_id: int = 0
     by_text: int = 0
