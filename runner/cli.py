@@ -12,13 +12,21 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from runner import __version__
-from runner.errors import EXIT_JOB_FAILED, EXIT_OK, EXIT_USAGE, RunnerError, UsageError
+from runner.errors import (
+    EXIT_JOB_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    ConfigError,
+    RunnerError,
+    UsageError,
+)
 from runner.logs import RedactingFilter, setup_logging
 
 if TYPE_CHECKING:
@@ -153,6 +161,11 @@ def check(session: Session, online: bool) -> None:
     """Validates the config, every job module and its options."""
     config = session.config()
     jobs = session.jobs()
+    from runner.schedule import past_one_offs
+
+    past = past_one_offs(config, datetime.now(UTC))
+    if past:
+        raise ConfigError(past)
     names = ", ".join(jobs) or "no jobs"
     click.echo(f"{config.source}: ok ({len(jobs)} job{'s' if len(jobs) != 1 else ''}: {names})")
     if online:
@@ -167,7 +180,11 @@ def check(session: Session, online: bool) -> None:
 
 @cli.command()
 @click.option("--no-browser", is_flag=True, help="Print the URL and read the redirect from stdin.")
-@click.option("--port", type=int, help="Catch the redirect on this port (must be registered).")
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    help="Catch the redirect on this port (must be registered).",
+)
 @click.option("--pkce", is_flag=True, help="Use PKCE: no client secret needed.")
 @click.option("--scope", "extra_scopes", multiple=True, help="Extra scope to request (repeat).")
 @click.option("--timeout", type=float, default=300.0, show_default=True, help="Seconds to wait.")

@@ -33,6 +33,7 @@ from runner.logs import RedactingFilter
 from runner.schedule import (
     MISFIRE_GRACE_TIME,
     misfire_grace_time,
+    next_fire_times,
     plan,
     retry_delay,
     slot_history,
@@ -93,8 +94,33 @@ class Daemon:
     # -- start-up -----------------------------------------------------------------------------
 
     def _load(self) -> tuple[Config, dict[str, LoadedJob]]:
-        config = load_config(self.config_path)
-        jobs = load_jobs(config)
+        """Loads and checks the config, its jobs and their schedules.
+
+        Raises:
+            ConfigError: for any problem, whatever raised it: at start that is exit 2 (which
+                systemd's RestartPreventExitStatus=2 does not restart), on SIGHUP the running
+                config is kept.
+        """
+        try:
+            config = load_config(self.config_path)
+            jobs = load_jobs(config)
+        except ConfigError:
+            raise
+        except Exception as exc:
+            raise ConfigError([f"{self.config_path}: cannot be loaded: {_one_line(exc)}"]) from None
+        now = self.now()
+        for name, job in jobs.items():
+            try:
+                # Everything the scheduler will compute, computed once now: a value that
+                # passed the checks yet breaks the date arithmetic is a config problem.
+                exact = plan(job.config.schedule, config.tzinfo(), now=now, last_scheduled=now)
+                if exact.exact is not None:
+                    next_fire_times(exact.exact, now, 1)
+            except Exception as exc:
+                where = config.locate("jobs", name, "schedule")
+                raise ConfigError(
+                    [f"{where}: jobs.{name}.schedule: cannot be scheduled: {_one_line(exc)}"]
+                ) from None
         if self.redactor is not None:
             for secret in (config.spotify.client_secret, config.spotify.refresh_token):
                 if secret is not None:
@@ -416,6 +442,10 @@ class Daemon:
                 log.error("reload failed, keeping the running config: %s", line)
             self.notifier.ready(self._status_text())
             return False
+        except Exception as exc:  # a reload never takes the daemon down
+            log.error("reload failed, keeping the running config: %s", _one_line(exc))
+            self.notifier.ready(self._status_text())
+            return False
         if config.state_dir != self.config.state_dir:
             log.error("reload: state_dir cannot change while running; restart to move it")
             self.notifier.ready(self._status_text())
@@ -447,3 +477,8 @@ class Daemon:
         )
         self.notifier.ready(self._status_text())
         return True
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -18,6 +18,7 @@ The scheduler and the catch-up check use the same trigger objects, so they canno
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, Protocol
@@ -207,6 +208,40 @@ def plan(
             return Plan(None, None, missed)
         return Plan(once, once, None if late >= timedelta(0) else missed)
     raise ValueError("a schedule needs one of cron, every or at")
+
+
+class _Configured(Protocol):
+    """The part of `runner.config.Config` `past_one_offs` reads."""
+
+    @property
+    def jobs(self) -> Mapping[str, Any]: ...
+
+    def tzinfo(self) -> tzinfo: ...
+
+    def problem(self, key_path: Sequence[str | int], message: str) -> str: ...
+
+
+def past_one_offs(config: _Configured, now: datetime) -> list[str]:
+    """`check`'s problems for enabled one-off jobs whose `at` has passed: they never run again.
+
+    Only `check` refuses them: the daemon keeps starting with such a job (it may have run it
+    already, or catch it up once), so a finished one-off never blocks a restart.
+    """
+    problems = []
+    for name, job in config.jobs.items():
+        at = job.schedule.at
+        if at is None or not job.enabled:
+            continue
+        when = DateTrigger(at, timezone=config.tzinfo()).run_date
+        if when <= now:
+            problems.append(
+                config.problem(
+                    ("jobs", name, "schedule", "at"),
+                    f"{at:%Y-%m-%d %H:%M} is in the past, so this one-off never runs (again): "
+                    "move it ahead, or remove the job or set enabled: false",
+                )
+            )
+    return problems
 
 
 def build_trigger(
