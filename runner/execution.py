@@ -114,10 +114,10 @@ class Executor:
 
     Args:
         config: the loaded config (API URL, timezone).
-        tokens: the daemon's single token manager.
+        tokens: the token manager of the account the jobs run as.
         state: run history and job state.
         now: the clock for recorded times.
-        account: which account's history and state to use.
+        account: which account's history and state to use; the token manager's by default.
     """
 
     def __init__(
@@ -127,26 +127,26 @@ class Executor:
         state: StateStore,
         *,
         now: Callable[[], datetime] = utcnow,
-        account: str = "default",
+        account: str | None = None,
     ) -> None:
         self.config = config
         self.tokens = tokens
         self.state = state
         self.now = now
-        self.account = account
+        self.account = tokens.account if account is None else account
 
     def _preflight(self, job: LoadedJob) -> AuthError | None:
         """Fails fast, without a request, when the account cannot run this job."""
         if self.tokens.needs_auth and not self.tokens.reload_from_store():
             status = self.tokens.status()
             return AuthError(
-                f"{status.reason or 'authorization needed'}: run 'spotify-runner auth'"
+                f"{status.reason or 'authorization needed'}: run '{self.tokens.auth_command}'"
             )
         granted = self.tokens.status().scopes
         missing = set(job.module.scopes) - set(granted)
         # An adopted hand-made token reports its scopes only after the first refresh.
         if granted and missing:
-            return MissingScopes(missing)
+            return MissingScopes(missing, self.tokens.auth_command)
         return None
 
     def run(
@@ -186,7 +186,12 @@ class Executor:
             retry_after,
         )
         level = logging.INFO if status is RunStatus.OK else logging.ERROR
-        log.log(level, "%s", outcome.line(), extra={"job": job.name, "status": status.value})
+        log.log(
+            level,
+            "%s",
+            outcome.line(),
+            extra={"job": job.name, "status": status.value, "account": self.account},
+        )
         return outcome
 
     def _execute(

@@ -359,7 +359,7 @@ def test_a_revoked_token_pauses_runs_until_auth_stores_a_new_one(world: World) -
     refreshes = [r for r in world.fake.requests if r.path == "/api/token" and r.status != 200]
     assert len(refreshes) == 1
     assert "Traceback" not in daemon.stderr()
-    account = json.loads(world.cli("jobs", "--json").stdout)["account"]
+    account = json.loads(world.cli("jobs", "--json").stdout)["accounts"][0]
     assert (account["authorized"], account["problem"]) == (False, REVOKED)
 
     done = world.authorize()
@@ -371,7 +371,7 @@ def test_a_revoked_token_pauses_runs_until_auth_stores_a_new_one(world: World) -
         what="ok runs with the new authorization",
     )
     assert daemon.proc.poll() is None
-    account = json.loads(world.cli("jobs", "--json").stdout)["account"]
+    account = json.loads(world.cli("jobs", "--json").stdout)["accounts"][0]
     assert (account["authorized"], account["problem"]) == (True, None)
     daemon.send(signal.SIGTERM)
     assert daemon.wait() == 0
