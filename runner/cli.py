@@ -253,7 +253,7 @@ def run_job(session: Session, name: str, dry_run: bool) -> None:
         raise UsageError(f"no job named '{name}' in {config.source} (configured: {known})")
     job = session.jobs(only=[name])[name]
     tokens = session.token_manager(config.account_of(name))
-    outcome = run_once(config, job, tokens, dry_run=dry_run)
+    outcome = run_once(config, job, tokens, dry_run=dry_run, redactor=session.redactor)
     click.echo(outcome.line())
     sys.exit(exit_code_for(outcome.status))
 
@@ -270,6 +270,29 @@ def list_jobs(session: Session, as_json: bool) -> None:
         click.echo(json.dumps(status, indent=2, default=str))
     else:
         click.echo(format_status(status))
+
+
+@cli.command()
+@click.argument("job", required=False)
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--run", "run_id", type=int, help="Print this run's own log lines.")
+@pass_session
+def history(
+    session: Session, job: str | None, limit: int, as_json: bool, run_id: int | None
+) -> None:
+    """Recent runs, newest first; with --run ID, what that run logged."""
+    from runner.history import format_history, history_rows, run_log_text
+
+    config = session.config()
+    if run_id is not None:
+        click.echo(run_log_text(config, run_id, as_json=as_json), nl=False)
+        return
+    rows = history_rows(config, job, limit=limit)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+    else:
+        click.echo(format_history(rows))
 
 
 @cli.command()

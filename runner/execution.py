@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,8 +34,10 @@ from runner.errors import (
     TransientError,
 )
 from runner.loader import LoadedJob
-from runner.spotify import make_client, spotify_error_message
-from runner.state import RunStatus, StateStore, open_state
+from runner.logs import RedactingFilter
+from runner.runlog import RunLog, RunLogCapture
+from runner.spotify import RequestObserver, make_client, spotify_error_message
+from runner.state import RunRecord, RunStatus, StateStore, open_state
 from runner.tokens import TokenManager
 
 log = logging.getLogger("runner.execution")
@@ -58,6 +60,8 @@ class RunOutcome:
     ended_at: datetime
     run_id: int | None = None
     retry_after: float | None = None
+    record: RunRecord | None = None
+    log_tail: str = ""
 
     @property
     def seconds(self) -> float:
@@ -118,6 +122,8 @@ class Executor:
         state: run history and job state.
         now: the clock for recorded times.
         account: which account's history and state to use; the token manager's by default.
+        redactor: the process's redaction filter, for the run's own captured log lines.
+        on_request: told about every request the run's clients send (for metrics).
     """
 
     def __init__(
@@ -128,12 +134,16 @@ class Executor:
         *,
         now: Callable[[], datetime] = utcnow,
         account: str | None = None,
+        redactor: RedactingFilter | None = None,
+        on_request: RequestObserver | None = None,
     ) -> None:
         self.config = config
         self.tokens = tokens
         self.state = state
         self.now = now
         self.account = tokens.account if account is None else account
+        self.capture = RunLogCapture(redactor)
+        self.on_request = on_request
 
     def _preflight(self, job: LoadedJob) -> AuthError | None:
         """Fails fast, without a request, when the account cannot run this job."""
@@ -158,7 +168,10 @@ class Executor:
         trigger: str = "schedule",
         dry_run: bool = False,
     ) -> RunOutcome:
-        """Runs `job` once, in a worker thread bounded by its timeout, and records the outcome."""
+        """Runs `job` once, in a worker thread bounded by its timeout, and records the outcome.
+
+        What the job and the runner log for the run is kept with its history row.
+        """
         started = self.now()
         run_id = self.state.start_run(
             job.name,
@@ -170,32 +183,35 @@ class Executor:
             account=self.account,
         )
         jlog = logging.getLogger(f"job.{job.name}")
-        status, summary, error, retry_after = self._execute(job, dry_run, jlog)
-        record = self.state.finish_run(
-            run_id, status, ended_at=self.now(), summary=summary, error=error
-        )
-        outcome = RunOutcome(
-            job.name,
-            status,
-            summary,
-            error,
-            attempt,
-            started,
-            record.ended_at or self.now(),
-            run_id,
-            retry_after,
-        )
-        level = logging.INFO if status is RunStatus.OK else logging.ERROR
-        log.log(
-            level,
-            "%s",
-            outcome.line(),
-            extra={"job": job.name, "status": status.value, "account": self.account},
-        )
-        return outcome
+        with self.capture.recording() as runlog:
+            status, summary, error, retry_after = self._execute(job, dry_run, jlog, runlog)
+            record = self.state.finish_run(
+                run_id, status, ended_at=self.now(), summary=summary, error=error
+            )
+            outcome = RunOutcome(
+                job.name,
+                status,
+                summary,
+                error,
+                attempt,
+                started,
+                record.ended_at or self.now(),
+                run_id,
+                retry_after,
+                record,
+            )
+            level = logging.INFO if status is RunStatus.OK else logging.ERROR
+            log.log(
+                level,
+                "%s",
+                outcome.line(),
+                extra={"job": job.name, "status": status.value, "account": self.account},
+            )
+        self.state.save_run_log(run_id, runlog.text())
+        return replace(outcome, log_tail=runlog.tail())
 
     def _execute(
-        self, job: LoadedJob, dry_run: bool, jlog: logging.Logger
+        self, job: LoadedJob, dry_run: bool, jlog: logging.Logger, runlog: RunLog
     ) -> tuple[RunStatus, str | None, str | None, float | None]:
         refusal = self._preflight(job)
         if refusal is not None:
@@ -206,7 +222,13 @@ class Executor:
         api_url = self.config.spotify.api_url
 
         def new_client() -> spotipy.Spotify:
-            return make_client(self.tokens, api_url, deadline=deadline, dry_run=dry_run)
+            return make_client(
+                self.tokens,
+                api_url,
+                deadline=deadline,
+                dry_run=dry_run,
+                on_response=self.on_request,
+            )
 
         state = self.state.load_job_state(job.name, account=self.account)
         ctx = JobContext(
@@ -222,10 +244,11 @@ class Executor:
         result: dict[str, Any] = {}
 
         def target() -> None:
-            try:
-                result["value"] = job.module.run(ctx)
-            except BaseException as exc:
-                result["error"] = exc
+            with self.capture.joined(runlog):
+                try:
+                    result["value"] = job.module.run(ctx)
+                except BaseException as exc:
+                    result["error"] = exc
 
         worker = threading.Thread(target=target, name=f"job-{job.name}", daemon=True)
         worker.start()
@@ -253,11 +276,17 @@ class Executor:
 
 
 def run_once(
-    config: Config, job: LoadedJob, tokens: TokenManager, *, dry_run: bool = False
+    config: Config,
+    job: LoadedJob,
+    tokens: TokenManager,
+    *,
+    dry_run: bool = False,
+    redactor: RedactingFilter | None = None,
 ) -> RunOutcome:
     """One manual run (`spotify-runner run-job`), recorded in the history."""
     state = open_state(config.state_dir)
     try:
-        return Executor(config, tokens, state).run(job, trigger="manual", dry_run=dry_run)
+        executor = Executor(config, tokens, state, redactor=redactor)
+        return executor.run(job, trigger="manual", dry_run=dry_run)
     finally:
         state.close()

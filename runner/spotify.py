@@ -37,6 +37,9 @@ from runner.errors import (
 )
 from runner.tokens import TokenManager
 
+# Told about each answer (or "error" for no answer): method, URL, status. For metrics.
+RequestObserver = Callable[[str, str, str], None]
+
 WRITE_METHODS = frozenset({"POST", "PUT", "DELETE", "PATCH"})
 # A POST that failed this way was not processed, so repeating it cannot add items twice.
 _POST_RETRY_STATUSES = frozenset({502, 503})
@@ -69,6 +72,13 @@ def _error_reason(response: requests.Response) -> str:
     return ""
 
 
+def _status_label(response: requests.Response) -> str:
+    """The status for metrics: Spotify's shared development-mode quota is told apart from a 429."""
+    if response.status_code == 429 and _error_reason(response) == "QUOTA_EXCEEDED":
+        return "429_quota_exceeded"
+    return str(response.status_code)
+
+
 class RunnerSession(requests.Session):
     """A `requests.Session` with the runner's policies (see the module docstring).
 
@@ -84,6 +94,7 @@ class RunnerSession(requests.Session):
         sleep: waits between tries.
         timeout: upper bound on each request's timeout (seconds).
         rng: jitter source.
+        on_response: told about every try's outcome (method, URL, status); never raises into us.
     """
 
     def __init__(
@@ -98,8 +109,10 @@ class RunnerSession(requests.Session):
         sleep: Callable[[float], None] = time.sleep,
         timeout: float = 30.0,
         rng: random.Random | None = None,
+        on_response: RequestObserver | None = None,
     ) -> None:
         super().__init__()
+        self.on_response = on_response
         self.tokens = tokens
         self.deadline = deadline
         self.clock = clock
@@ -140,6 +153,14 @@ class RunnerSession(requests.Session):
             )
         self.sleep(seconds)
 
+    def _observe(self, method: str, url: str | bytes, status: str) -> None:
+        if self.on_response is None:
+            return
+        try:
+            self.on_response(method, url.decode() if isinstance(url, bytes) else url, status)
+        except Exception:  # counting a request must never fail it
+            return
+
     def request(  # type: ignore[override]
         self, method: str | bytes, url: str | bytes, **kwargs: Any
     ) -> requests.Response:
@@ -171,6 +192,7 @@ class RunnerSession(requests.Session):
             try:
                 response = super().request(verb, url, headers=headers, **kwargs)
             except requests.RequestException as exc:
+                self._observe(verb, url, "error")
                 retryable = verb != "POST" or isinstance(exc, requests.ConnectTimeout)
                 if not retryable or attempt >= self.max_attempts:
                     raise TransientError(
@@ -180,6 +202,7 @@ class RunnerSession(requests.Session):
                 self._check_deadline(verb, url)
                 continue
             status = response.status_code
+            self._observe(verb, url, _status_label(response))
             if status == 401 and self.tokens is not None and not refreshed and token is not None:
                 response.close()
                 refreshed = True

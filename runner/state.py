@@ -23,9 +23,11 @@ from typing import Any, Protocol
 from runner.errors import RunnerError
 
 STATE_FILE = "state.sqlite3"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # Bounds what one misbehaving job can put in the history; a summary is meant to be one line.
 MAX_TEXT = 4000
+# A run's own log lines, kept with its row: enough for "what did the 3 a.m. run do?".
+MAX_RUN_LOG = 64 * 1024
 INTERRUPTED = "interrupted (daemon stopped)"
 
 
@@ -142,6 +144,38 @@ class StateStore(Protocol):
         """Ends runs a crashed process left RUNNING as FAILED; returns how many."""
         ...
 
+    def get_run(self, run_id: int) -> RunRecord | None:
+        """One run by id, of any job and account, or None."""
+        ...
+
+    def all_runs(self, job: str | None = None, *, limit: int = 50) -> list[RunRecord]:
+        """Recorded runs of every account (of one job name, or all), newest first."""
+        ...
+
+    def save_run_log(self, run_id: int, text: str) -> None:
+        """Keeps a run's captured log lines with its row (clipped to `MAX_RUN_LOG` bytes)."""
+        ...
+
+    def run_log(self, run_id: int) -> str | None:
+        """A run's captured log lines, or None when the run is unknown or kept none."""
+        ...
+
+    def run_counts(self) -> list[tuple[str, str, RunStatus, int]]:
+        """How many finished runs each (account, job, status) has in the history."""
+        ...
+
+    def last_success(self) -> dict[tuple[str, str], datetime]:
+        """When each (account, job) last ended ok."""
+        ...
+
+    def recall(self, key: str) -> dict[str, Any] | None:
+        """What the daemon remembered under `key` (outage memory), or None."""
+        ...
+
+    def remember(self, key: str, value: Mapping[str, Any] | None) -> None:
+        """Remembers `value` under `key`; None forgets it."""
+        ...
+
     def close(self) -> None:
         """Releases the store; further calls fail."""
         ...
@@ -175,6 +209,17 @@ CREATE TABLE job_state (
     state      TEXT NOT NULL,
     updated_at TEXT NOT NULL,
     PRIMARY KEY (account, job)
+);
+"""
+
+# Version 2: each run keeps its own log lines; the daemon's outage memory (which incidents were
+# notified) survives restarts.
+_SCHEMA_2 = """
+ALTER TABLE runs ADD COLUMN log TEXT;
+CREATE TABLE memory (
+    key        TEXT PRIMARY KEY,
+    value      TEXT NOT NULL,
+    updated_at TEXT NOT NULL
 );
 """
 
@@ -248,8 +293,12 @@ class SqliteStateStore:
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         cur.execute(statement)
-                cur.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            # Future migrations go here: `if version < 2: ...`, each in this transaction.
+            if version < 2:
+                for statement in _SCHEMA_2.split(";"):
+                    if statement.strip():
+                        cur.execute(statement)
+            cur.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            # Future migrations go here: `if version < 3: ...`, each in this transaction.
 
     def _schema_version(self, db: sqlite3.Connection | sqlite3.Cursor) -> int:
         version = int(db.execute("PRAGMA user_version").fetchone()[0])
@@ -432,6 +481,76 @@ class SqliteStateStore:
             )
         return len(stale)
 
+    def get_run(self, run_id: int) -> RunRecord | None:
+        """One run by id, of any job and account, or None."""
+        rows = self._query(f"SELECT {_COLUMNS} FROM runs WHERE id = ?", (run_id,))
+        return _record(rows[0]) if rows else None
+
+    def all_runs(self, job: str | None = None, *, limit: int = 50) -> list[RunRecord]:
+        """Recorded runs of every account (of one job name, or all jobs), newest first."""
+        if job is None:
+            rows = self._query(f"SELECT {_COLUMNS} FROM runs ORDER BY id DESC LIMIT ?", (limit,))
+        else:
+            rows = self._query(
+                f"SELECT {_COLUMNS} FROM runs WHERE job = ? ORDER BY id DESC LIMIT ?", (job, limit)
+            )
+        return [_record(row) for row in rows]
+
+    def save_run_log(self, run_id: int, text: str) -> None:
+        """Keeps a run's captured log lines with its row, clipped to `MAX_RUN_LOG` bytes.
+
+        Raises:
+            KeyError: no run has this id.
+        """
+        with self._transaction() as cur:
+            cur.execute("UPDATE runs SET log = ? WHERE id = ?", (clip_log(text), run_id))
+            if cur.rowcount == 0:
+                raise KeyError(f"no run with id {run_id}")
+
+    def run_log(self, run_id: int) -> str | None:
+        """A run's captured log lines, or None when the run is unknown or kept none."""
+        rows = self._query("SELECT log FROM runs WHERE id = ?", (run_id,))
+        return rows[0][0] if rows else None
+
+    def run_counts(self) -> list[tuple[str, str, RunStatus, int]]:
+        """How many finished runs each (account, job, status) has in the history."""
+        rows = self._query(
+            "SELECT account, job, status, COUNT(*) FROM runs WHERE status != 'running'"
+            " GROUP BY account, job, status ORDER BY account, job, status"
+        )
+        return [(account, job, RunStatus(status), n) for account, job, status, n in rows]
+
+    def last_success(self) -> dict[tuple[str, str], datetime]:
+        """When each (account, job) last ended ok."""
+        rows = self._query(
+            "SELECT account, job, MAX(ended_at) FROM runs WHERE status = 'ok' GROUP BY account, job"
+        )
+        found = {(account, job): _parse(ended) for account, job, ended in rows}
+        return {key: when for key, when in found.items() if when is not None}
+
+    # -- outage memory ----------------------------------------------------------------------
+
+    def recall(self, key: str) -> dict[str, Any] | None:
+        """What was remembered under `key`, or None."""
+        rows = self._query("SELECT value FROM memory WHERE key = ?", (key,))
+        if not rows:
+            return None
+        loaded = json.loads(rows[0][0])
+        return loaded if isinstance(loaded, dict) else None
+
+    def remember(self, key: str, value: Mapping[str, Any] | None) -> None:
+        """Remembers `value` (JSON) under `key`, replacing what was there; None forgets."""
+        with self._transaction() as cur:
+            if value is None:
+                cur.execute("DELETE FROM memory WHERE key = ?", (key,))
+                return
+            cur.execute(
+                "INSERT INTO memory (key, value, updated_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value,"
+                " updated_at = excluded.updated_at",
+                (key, json.dumps(dict(value)), _ts(datetime.now(UTC))),
+            )
+
     # -- job state --------------------------------------------------------------------------
 
     def load_job_state(self, job: str, account: str = "default") -> dict[str, Any]:
@@ -505,6 +624,17 @@ def _opt_ts(value: datetime | None) -> str | None:
 
 def _parse(text: str | None) -> datetime | None:
     return None if text is None else datetime.fromisoformat(text).astimezone(UTC)
+
+
+def clip_log(text: str) -> str:
+    """`text` cut at a line end so that it fits in `MAX_RUN_LOG` bytes of UTF-8, marked if cut."""
+    data = text.encode("utf-8")
+    if len(data) <= MAX_RUN_LOG:
+        return text
+    marker = "... (log cut at 64 KiB)\n"
+    head = data[: MAX_RUN_LOG - len(marker)].decode("utf-8", errors="ignore")
+    cut = head.rfind("\n")
+    return (head[: cut + 1] if cut >= 0 else head) + marker
 
 
 def _clip(text: str | None) -> str | None:

@@ -2,8 +2,10 @@
 
 One run: read the sources (`sources`), find the playlist (`playlist`), compute the list it should
 hold (`target.build_target`), and write only the difference (`planner.plan`). When Spotify still
-reports the `snapshot_id` the job wrote last, the playlist holds what the job wrote, so its items
-are not read again; when the target equals that too, the run makes no write at all.
+reports the `snapshot_id` the job wrote last, and the item total and first page that the same
+request returns agree with what it wrote, its items are not read again (a snapshot answered by the
+job's own write may include another client's edit, so it is never trusted alone); when the target
+equals that too, the run makes no write at all.
 
 The parts that decide *what* to write are pure and tested without a network:
 
@@ -33,7 +35,7 @@ from collections.abc import Callable, Iterable
 from jobs.playlist_updater import planner
 from jobs.playlist_updater.matching import normalise_artist
 from jobs.playlist_updater.options import Exclude, Options
-from jobs.playlist_updater.playlist import Playlists, compact, expand
+from jobs.playlist_updater.playlist import Playlists, compact
 from jobs.playlist_updater.sources import Gatherer, candidate_from_track, label
 from jobs.playlist_updater.target import Candidate, build_target
 from runner.context import JobContext
@@ -89,18 +91,12 @@ def run(ctx: JobContext) -> str:
 
     playlists = Playlists(ctx, options.playlist)
     target, snapshot, first_page = playlists.first_look(playlists.resolve())
-    written = ctx.state.get("written")
     details: dict[str, Candidate] = {}
+    trusted = playlists.as_written(target, snapshot, first_page)
     if first_page is None:
         current: list[str] = []
-    elif (
-        isinstance(written, dict)
-        and snapshot is not None
-        and written.get("playlist") == target.id
-        and written.get("snapshot") == snapshot
-    ):
-        # Unchanged since the job wrote it: the items are the ones it wrote.
-        current = expand(written.get("items") or [])
+    elif trusted is not None:
+        current = trusted  # unchanged since the job wrote it: no need to read the items
     else:
         current, details = playlists.read_items(target, first_page)
 

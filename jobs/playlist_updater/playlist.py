@@ -6,8 +6,10 @@ What the job remembers in `ctx.state` (saved only when a run succeeds):
   `/me/playlists` happens once, and so a vanished playlist is recreated only when this job
   created it.
 - `written`: `{playlist, snapshot, items}`: the playlist's `snapshot_id` after the job's last
-  write and the items it then held. While Spotify reports the same `snapshot_id`, the playlist
-  still holds exactly those items, so they need not be read again.
+  write and the items it then held. The `snapshot_id` a write answers may already include another
+  client's edit made while the write was in flight, so the same snapshot alone proves nothing; the
+  request that reads it also returns the item total and the first page of items, and only when
+  those agree with `items` too are the items not read again (`as_written`).
 """
 
 from __future__ import annotations
@@ -78,6 +80,16 @@ def compact(uris: Sequence[str]) -> list[str]:
 def expand(items: Sequence[str]) -> list[str]:
     """The inverse of `compact`."""
     return [item if ":" in item else TRACK_PREFIX + item for item in items]
+
+
+def _item_track(entry: Any) -> dict[str, Any]:
+    track = (entry or {}).get("item") or (entry or {}).get("track") or {}
+    return track if isinstance(track, dict) else {}
+
+
+def _item_uri(entry: Any) -> str | None:
+    uri = _item_track(entry).get("uri")
+    return uri if isinstance(uri, str) else None
 
 
 class Playlists:
@@ -209,6 +221,37 @@ class Playlists:
             raise not_owned(target.label)
         return target, str(snapshot) if snapshot else None, page
 
+    def as_written(
+        self, target: Target, snapshot: str | None, page: dict[str, Any] | None
+    ) -> list[str] | None:
+        """The items the job last wrote, when the playlist provably still holds them.
+
+        Proof is the same `snapshot_id` plus what the first look returned anyway: the item total
+        and the first page. An edit another client made while the job's write was in flight
+        (folded into the snapshot that write answered) changes one of them unless it is a
+        same-size edit beyond the first page, the one case this cheap check cannot see.
+
+        Returns:
+            The URIs, or None when the items must be read.
+        """
+        written = self.state.get("written")
+        if (
+            not isinstance(written, dict)
+            or page is None
+            or snapshot is None
+            or written.get("playlist") != target.id
+            or written.get("snapshot") != snapshot
+        ):
+            return None
+        items = expand(written.get("items") or [])
+        shown = [_item_uri(entry) for entry in page.get("items") or []]
+        if page.get("total") != len(items) or shown != items[: len(shown)]:
+            self.ctx.log.info(
+                "playlist %s changed beside the job's last write: reading it again", target.label
+            )
+            return None
+        return items
+
     def read_items(
         self, target: Target, first: dict[str, Any] | None
     ) -> tuple[list[str], dict[str, Candidate]]:
@@ -231,12 +274,11 @@ class Playlists:
         uris: list[str] = []
         seen: dict[str, Candidate] = {}
         for entry in items:
-            track = (entry or {}).get("item") or (entry or {}).get("track") or {}
-            uri = track.get("uri")
-            if not isinstance(uri, str):
+            uri = _item_uri(entry)
+            if uri is None:
                 continue  # an unavailable track: Spotify sends no item; it cannot be re-added
             uris.append(uri)
-            candidate = candidate_from_track(track)
+            candidate = candidate_from_track(_item_track(entry))
             if candidate is not None:
                 seen[uri] = candidate
         return uris, seen
