@@ -293,6 +293,7 @@ def authorize(
             stored.
         UsageError: the redirect port is in use.
         TransientError: Spotify could not be reached.
+        TokenStoreUnwritable: the store cannot take a token; checked before the browser opens.
     """
     secret = None if pkce else secret_value(config.client_secret)
     if not pkce and secret is None:
@@ -300,83 +301,87 @@ def authorize(
             "spotify.client_secret is not set: set it, or run 'spotify-runner auth --pkce'"
         )
     redirect_uri = config.redirect_uri if port is None else with_port(config.redirect_uri, port)
-    state = secrets.token_urlsafe(24)
-    verifier, challenge = pkce_pair() if pkce else (None, None)
-    scopes = frozenset(scopes)
+    # Before the browser: a code, once exchanged, cannot be exchanged again, so the store must
+    # be known to take the token (room reserved, no directory in the way) first.
+    with store.reserve() as reservation:
+        state = secrets.token_urlsafe(24)
+        verifier, challenge = pkce_pair() if pkce else (None, None)
+        scopes = frozenset(scopes)
 
-    answer: _Answer | None = None
-    parts = urlsplit(redirect_uri)
-    loopback = parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS
-    if open_browser and not loopback:
-        stdout.write(
-            f"{redirect_uri} is not a loopback address, so the redirect cannot be caught here.\n"
-        )
-    if open_browser and loopback:
-        catcher, redirect_uri = _bind_catcher(redirect_uri, state)
-        url = authorize_url(config, redirect_uri, scopes, state, challenge)
-        thread = threading.Thread(
-            target=catcher.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
-        )
-        thread.start()
-        try:
+        answer: _Answer | None = None
+        parts = urlsplit(redirect_uri)
+        loopback = parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS
+        if open_browser and not loopback:
             stdout.write(
-                "Opening the browser to authorize spotify-runner. If it does not open, visit:\n"
-                f"{url}\n"
+                f"{redirect_uri} is not a loopback address, so the redirect cannot be caught "
+                "here.\n"
             )
-            stdout.flush()
-            if _open_browser(url):
-                if not catcher.arrived.wait(timeout):
-                    raise AuthError(
-                        f"no answer from the browser within {timeout:g}s (if Spotify showed "
-                        f"'Invalid redirect URI', register {redirect_uri} in the Spotify "
-                        "dashboard): run 'spotify-runner auth' again, or with --no-browser"
-                    )
-                answer = catcher.answer
-            else:
-                stdout.write("No browser could be opened; authorize by pasting instead.\n")
-        finally:
-            catcher.shutdown()
-            catcher.server_close()
-            thread.join()
-    if answer is None:
-        url = authorize_url(config, redirect_uri, scopes, state, challenge)
-        answer = _paste(url, redirect_uri, stdin, stdout)
+        if open_browser and loopback:
+            catcher, redirect_uri = _bind_catcher(redirect_uri, state)
+            url = authorize_url(config, redirect_uri, scopes, state, challenge)
+            thread = threading.Thread(
+                target=catcher.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+            )
+            thread.start()
+            try:
+                stdout.write(
+                    "Opening the browser to authorize spotify-runner. If it does not open, visit:\n"
+                    f"{url}\n"
+                )
+                stdout.flush()
+                if _open_browser(url):
+                    if not catcher.arrived.wait(timeout):
+                        raise AuthError(
+                            f"no answer from the browser within {timeout:g}s (if Spotify showed "
+                            f"'Invalid redirect URI', register {redirect_uri} in the Spotify "
+                            "dashboard): run 'spotify-runner auth' again, or with --no-browser"
+                        )
+                    answer = catcher.answer
+                else:
+                    stdout.write("No browser could be opened; authorize by pasting instead.\n")
+            finally:
+                catcher.shutdown()
+                catcher.server_close()
+                thread.join()
+        if answer is None:
+            url = authorize_url(config, redirect_uri, scopes, state, challenge)
+            answer = _paste(url, redirect_uri, stdin, stdout)
 
-    problem = _problem(answer, state)
-    if problem is not None:
-        raise problem
-    body = _exchange(config, answer.params["code"], redirect_uri, secret, verifier)
-    now = clock()
-    me = _whoami(config, str(body["access_token"]))
-    replaced = _check_user(store, others or {}, me, replace=replace, command=command)
-    granted = body.get("scope")
-    stored = StoredToken(
-        refresh_token=str(body["refresh_token"]),
-        access_token=str(body["access_token"]),
-        expires_at=now + float(body.get("expires_in", 3600)),
-        scopes=frozenset(granted.split()) if isinstance(granted, str) else scopes,
-        authorized_at=now,
-        client_id=config.client_id,
-        config_token_fingerprint=_config_fingerprint(
-            config.refresh_token if refresh_token is None else refresh_token
-        ),
-        pkce=pkce,
-        access_lifetime=float(body.get("expires_in", 3600)),
-        user_id=me[0] if me else None,
-        user_name=me[1] if me else None,
-    )
-    store.save(stored)
-    user_id, display_name = me or ("unknown user", "unknown user")
-    return AuthResult(
-        display_name=display_name,
-        user_id=user_id,
-        scopes=stored.scopes,
-        refresh_expires_at=stored.refresh_expires_at(),
-        pkce=pkce,
-        account=store.account,
-        command=command,
-        replaced=replaced,
-    )
+        problem = _problem(answer, state)
+        if problem is not None:
+            raise problem
+        body = _exchange(config, answer.params["code"], redirect_uri, secret, verifier)
+        now = clock()
+        me = _whoami(config, str(body["access_token"]))
+        replaced = _check_user(store, others or {}, me, replace=replace, command=command)
+        granted = body.get("scope")
+        stored = StoredToken(
+            refresh_token=str(body["refresh_token"]),
+            access_token=str(body["access_token"]),
+            expires_at=now + float(body.get("expires_in", 3600)),
+            scopes=frozenset(granted.split()) if isinstance(granted, str) else scopes,
+            authorized_at=now,
+            client_id=config.client_id,
+            config_token_fingerprint=_config_fingerprint(
+                config.refresh_token if refresh_token is None else refresh_token
+            ),
+            pkce=pkce,
+            access_lifetime=float(body.get("expires_in", 3600)),
+            user_id=me[0] if me else None,
+            user_name=me[1] if me else None,
+        )
+        store.save(stored, reservation)
+        user_id, display_name = me or ("unknown user", "unknown user")
+        return AuthResult(
+            display_name=display_name,
+            user_id=user_id,
+            scopes=stored.scopes,
+            refresh_expires_at=stored.refresh_expires_at(),
+            pkce=pkce,
+            account=store.account,
+            command=command,
+            replaced=replaced,
+        )
 
 
 def _config_fingerprint(refresh_token: Any) -> str | None:

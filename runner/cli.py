@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,7 @@ class Session:
     log_format: str
     redactor: RedactingFilter
     _config: Config | None = field(default=None, repr=False)
+    _managers: list[TokenManager] = field(default_factory=list, repr=False)
 
     def config(self) -> Config:
         """Loads the config once; its secrets are registered for redaction at once."""
@@ -70,7 +72,25 @@ class Session:
         """A token manager over the account's store, seeded from its config token if needed."""
         from runner.accounts import token_manager
 
-        return token_manager(self.config(), account)
+        manager = token_manager(self.config(), account)
+        self._managers.append(manager)
+        return manager
+
+    def close(self) -> None:
+        """At the end of a command: a refreshed token the store refused is written or reported.
+
+        Raises:
+            TokenNotSaved: the write kept failing (exit 3; the message says where and why).
+        """
+        for manager in self._managers:
+            for attempt in range(3):
+                if manager.save_pending():
+                    break
+                if attempt < 2:
+                    time.sleep(0.5)
+            problem = manager.unsaved_error()
+            if problem is not None:
+                raise problem
 
 
 def _default_config_path() -> str:
@@ -100,6 +120,7 @@ def cli(ctx: click.Context, config_path: str, verbose: int, log_format: str) -> 
     """Runs Spotify automation jobs on a schedule, authorized once."""
     redactor = setup_logging(verbosity=verbose, fmt=log_format)
     ctx.obj = Session(config_path, verbose, log_format, redactor)
+    ctx.call_on_close(ctx.obj.close)
 
 
 _pass_session = click.make_pass_decorator(Session)

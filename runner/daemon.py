@@ -43,6 +43,10 @@ from runner.tokens import TokenManager
 
 log = logging.getLogger("runner.daemon")
 
+# A daemon keeps a token the disk refuses in memory, so its jobs keep running while it
+# retries the write; it says so loudly and in its status until the write succeeds.
+_SPEND_WHEN_UNWRITABLE = True
+
 RETRY_SUFFIX = "@retry"
 CATCH_UP_SUFFIX = "@catch-up"
 
@@ -118,7 +122,7 @@ class Daemon:
         interrupted = self.state.mark_interrupted(self.now())
         if interrupted:
             log.warning("%d run(s) were interrupted by the last stop", interrupted)
-        self.tokens = token_managers(self.config)
+        self.tokens = token_managers(self.config, spend_when_unwritable=_SPEND_WHEN_UNWRITABLE)
         for tokens in self.tokens.values():
             self._announce_auth(tokens)
             tokens.start()
@@ -337,6 +341,13 @@ class Daemon:
             prefix = "needs authorization; "
         elif waiting:
             prefix = f"account {', '.join(waiting)} needs authorization; "
+        for account, tokens in self.tokens.items():
+            unsaved = tokens.status().unsaved
+            if unsaved is not None:
+                whose = "" if account == DEFAULT_ACCOUNT else f" of account {account}"
+                prefix += (
+                    f"NEEDS ATTENTION: the new Spotify token{whose} is not saved ({unsaved}); "
+                )
         held = self._rate_limited_until
         if held is not None and self.now() < held:
             prefix += f"rate-limited until {held.astimezone(self.config.tzinfo()):%H:%M:%S}; "
@@ -404,7 +415,7 @@ class Daemon:
                 del self.tokens[name]
         for name in config.accounts:
             if name not in self.tokens:
-                tokens = token_manager(config, name)
+                tokens = token_manager(config, name, spend_when_unwritable=_SPEND_WHEN_UNWRITABLE)
                 self._announce_auth(tokens)
                 tokens.start()
                 self.tokens[name] = tokens

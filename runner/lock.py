@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from runner.errors import UsageError
+from runner.files import private_dir
 
 LOCK_NAME = "daemon.pid"
 # How long a starting daemon waits for a lock held by no live daemon (a reader's instant).
@@ -24,7 +25,8 @@ def _read_pid(fd: int) -> int | None:
     return int(text) if text.isdigit() else None
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """True while a process with this PID exists (someone else's counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -47,7 +49,7 @@ class DaemonLock:
 
     def acquire(self) -> None:
         """Takes the lock, or raises UsageError naming the PID that holds it."""
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(self.path.parent)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         # `daemon_pid()` (the `jobs` command) holds a shared lock for an instant while it looks;
         # a daemon starting in that instant waits it out instead of refusing. A live PID in the
@@ -59,7 +61,7 @@ class DaemonLock:
                 break
             except BlockingIOError:
                 pid = _read_pid(fd)
-                if (pid is None or not _alive(pid)) and time.monotonic() < deadline:
+                if (pid is None or not pid_alive(pid)) and time.monotonic() < deadline:
                     time.sleep(0.01)
                     continue
                 os.close(fd)

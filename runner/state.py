@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from runner.errors import RunnerError
+from runner.files import private_dir
+from runner.lock import pid_alive
 
 STATE_FILE = "state.sqlite3"
 SCHEMA_VERSION = 2
@@ -594,7 +596,7 @@ class SqliteStateStore:
 def open_state(state_dir: Path) -> SqliteStateStore:
     """Opens (creating when needed) the store in `state_dir`, creating the directory 0700."""
     state_dir = Path(state_dir)
-    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_dir(state_dir)
     return SqliteStateStore(state_dir / STATE_FILE)
 
 
@@ -720,10 +722,4 @@ def _owner_alive(owner: str | None, me: str) -> bool:
         now_started = _start_time(pid)
         if now_started is not None or os.path.isdir("/proc/self"):
             return now_started == started
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return pid_alive(pid)

@@ -18,6 +18,7 @@ authorization until `spotify-runner auth` stores a new token, which it notices w
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
@@ -35,6 +36,8 @@ import requests
 
 from runner.config import SpotifyConfig
 from runner.errors import AuthError, AuthorizationNeeded, TransientError
+from runner.files import describe_os_error, private_dir
+from runner.lock import pid_alive
 
 # Spotify refresh tokens die 6 months after the original authorization; 182 days is the safe
 # reading of "6 months" (the shortest span of six calendar months is 181 days, plus a margin
@@ -42,10 +45,14 @@ from runner.errors import AuthError, AuthorizationNeeded, TransientError
 REFRESH_TOKEN_LIFETIME = 182 * 86400.0
 WARN_BEFORE_DEATH = 14 * 86400.0
 DEFAULT_ACCESS_LIFETIME = 3600.0
+# Seconds between tries to write a token the store refused (disk full, read-only).
+UNSAVED_RETRY = 10.0
 
 _FORMAT_VERSION = 1
 _TEMP_PREFIX = ".token.json."
 _TEMP_SUFFIX = ".tmp"
+# Room claimed before a refresh or a code exchange: a token file is under 2 KiB.
+_RESERVED_BYTES = 8192
 
 
 class ClientRejected(AuthError):
@@ -54,6 +61,35 @@ class ClientRejected(AuthError):
     def __init__(self) -> None:
         super().__init__(
             "Spotify rejected the client id or secret: check spotify.client_id / client_secret"
+        )
+
+
+class TokenStoreUnwritable(AuthError):
+    """The token store cannot be written (disk full, read-only, a directory in the way).
+
+    Args:
+        path: the token file.
+        exc: what the file system said.
+    """
+
+    def __init__(self, path: Path, exc: OSError) -> None:
+        self.path = path
+        self.errno = exc.errno
+        super().__init__(f"cannot write the token store {path}: {describe_os_error(exc)}")
+
+
+class TokenNotSaved(AuthError):
+    """A rotated refresh token is held only in memory: the store refused it.
+
+    Args:
+        path: the token file.
+        problem: why it could not be written.
+    """
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(
+            f"the new refresh token could not be saved to {path} ({problem}); it is kept in "
+            "memory only"
         )
 
 
@@ -189,6 +225,7 @@ class TokenStore:
         self.path = Path(state_dir) / "accounts" / account / "token.json"
         self._lock_path = self.path.with_name("token.lock")
         self._local = threading.local()
+        self._reserved: set[str] = set()
 
     def __repr__(self) -> str:
         return f"TokenStore({str(self.path)!r})"
@@ -226,7 +263,8 @@ class TokenStore:
         """Exclusive lock on this account's token, across threads and processes (re-entrant).
 
         Held while refreshing, so that a daemon and a `spotify-runner token` in another process
-        never both spend the same rotating refresh token.
+        never both spend the same rotating refresh token. On a read-only or full file system the
+        lock file is opened read-only, or the directory itself is locked: `flock` needs no write.
         """
         depth = getattr(self._local, "depth", 0)
         if depth:
@@ -236,8 +274,7 @@ class TokenStore:
             finally:
                 self._local.depth -= 1
             return
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = self._lock_fd()
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             self._local.depth = 1
@@ -249,24 +286,96 @@ class TokenStore:
         finally:
             os.close(fd)
 
-    def save(self, token: StoredToken) -> None:
-        """Atomically replaces the stored token; the file is 0600 from its first byte."""
+    def _lock_fd(self) -> int:
+        try:
+            private_dir(self.path.parent)
+            return os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError:
+            pass
+        try:
+            return os.open(self._lock_path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            pass
+        # No lock file and no way to make one: lock the directory, or its nearest existing parent.
+        for directory in (self.path.parent, *self.path.parent.parents):
+            try:
+                return os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            except OSError:
+                continue
+        raise OSError(f"cannot lock the token store {self.path}")
+
+    def reserve(self) -> TokenReservation:
+        """Claims the disk space of the next save before anything is spent.
+
+        A refresh that rotates the refresh token, and the code exchange of `auth`, cannot be
+        undone; reserving first means the store is known to be writable (and has the room)
+        before they happen, so the save that follows needs no new space.
+
+        Raises:
+            TokenStoreUnwritable: the store cannot be written, with the reason in words.
+        """
+        try:
+            if self.path.exists() and not self.path.is_file():
+                raise IsADirectoryError(errno.EISDIR, "not a regular file", str(self.path))
+            private_dir(self.path.parent)
+            tmp = self._temp_path()
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise TokenStoreUnwritable(self.path, exc) from None
+        self._reserved.add(tmp.name)
+        reservation = TokenReservation(self, tmp, fd)
+        try:
+            os.fchmod(fd, 0o600)
+            _write_all(fd, b" " * _RESERVED_BYTES, 0)
+            os.fsync(fd)
+        except OSError as exc:
+            reservation.release()
+            raise TokenStoreUnwritable(self.path, exc) from None
+        return reservation
+
+    def _temp_path(self) -> Path:
+        name = f"{_TEMP_PREFIX}{os.getpid()}.{secrets.token_hex(4)}{_TEMP_SUFFIX}"
+        return self.path.parent / name
+
+    def _remove_stale_temps(self) -> None:
+        """Removes temporary files that crashed saves left; never another one's reservation."""
+        for stale in self.path.parent.glob(f"{_TEMP_PREFIX}*{_TEMP_SUFFIX}"):
+            pid_text = stale.name[len(_TEMP_PREFIX) :].split(".", 1)[0]
+            pid = int(pid_text) if pid_text.isdigit() else None
+            if pid == os.getpid() and stale.name in self._reserved:
+                continue
+            if pid is not None and pid != os.getpid() and pid_alive(pid):
+                continue
+            with contextlib.suppress(OSError):
+                stale.unlink()
+
+    def save(self, token: StoredToken, reservation: TokenReservation | None = None) -> None:
+        """Atomically replaces the stored token; the file is 0600 from its first byte.
+
+        Args:
+            token: what to store.
+            reservation: space claimed by `reserve()`; it is used up (or released) either way.
+
+        Raises:
+            OSError: the file system refused the write (the old token is still in place).
+        """
         data = (json.dumps(token.to_json(), indent=2) + "\n").encode()
         with self.lock():
-            directory = self.path.parent
-            # Under the lock no other writer is mid-save, so any temp file is a crash leftover.
-            for stale in directory.glob(f"{_TEMP_PREFIX}*{_TEMP_SUFFIX}"):
-                with contextlib.suppress(OSError):
-                    stale.unlink()
-            tmp = directory / f"{_TEMP_PREFIX}{os.getpid()}.{secrets.token_hex(4)}{_TEMP_SUFFIX}"
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            if reservation is not None and reservation.fd is None:
+                reservation = None  # already used or released
+            self._remove_stale_temps()
+            if reservation is None:
+                tmp = self._temp_path()
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            else:
+                tmp, fd = reservation.take()
             try:
                 try:
                     # The umask can only remove bits; fchmod makes it exactly 0600 either way.
                     os.fchmod(fd, 0o600)
-                    view = memoryview(data)
-                    while view:
-                        view = view[os.write(fd, view) :]
+                    # Over the reserved bytes: the blocks exist, so a full disk cannot refuse it.
+                    _write_all(fd, data, 0)
+                    os.ftruncate(fd, len(data))
                     os.fsync(fd)
                 finally:
                     os.close(fd)
@@ -275,11 +384,59 @@ class TokenStore:
                 with contextlib.suppress(OSError):
                     tmp.unlink()
                 raise
-            dir_fd = os.open(directory, os.O_RDONLY)
+            finally:
+                self._reserved.discard(tmp.name)
+            dir_fd = os.open(self.path.parent, os.O_RDONLY)
             try:
                 os.fsync(dir_fd)
             finally:
                 os.close(dir_fd)
+
+
+class TokenReservation:
+    """Disk space claimed for the next save of a token store (see `TokenStore.reserve`).
+
+    Use it once with `TokenStore.save(token, reservation)`, or `release()` it.
+    """
+
+    def __init__(self, store: TokenStore, path: Path, fd: int) -> None:
+        self._store = store
+        self.path = path
+        self.fd: int | None = fd
+
+    def __repr__(self) -> str:
+        return f"TokenReservation({str(self.path)!r})"
+
+    def take(self) -> tuple[Path, int]:
+        """Hands the temporary file to a save; the reservation is then used up."""
+        assert self.fd is not None
+        fd, self.fd = self.fd, None
+        return self.path, fd
+
+    def release(self) -> None:
+        """Gives the space back (a refresh or exchange that did not happen)."""
+        if self.fd is None:
+            return
+        fd, self.fd = self.fd, None
+        with contextlib.suppress(OSError):
+            os.close(fd)
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+        self._store._reserved.discard(self.path.name)
+
+    def __enter__(self) -> TokenReservation:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _write_all(fd: int, data: bytes, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view = view[written:]
+        offset += written
 
 
 _FROM_CONFIG: Any = object()
@@ -288,11 +445,30 @@ _FROM_CONFIG: Any = object()
 def resolve_initial_token(
     config: SpotifyConfig, store: TokenStore, now: float, refresh_token: Any = _FROM_CONFIG
 ) -> StoredToken | None:
+    """`choose_initial_token`, with an adopted token saved to the store at once.
+
+    Raises:
+        AuthorizationNeeded: the store file is unreadable and the config offers no new token.
+        OSError: the adopted token could not be saved.
+    """
+    token, adopt = choose_initial_token(config, store, now, refresh_token)
+    if adopt and token is not None:
+        store.save(token)
+    return token
+
+
+def choose_initial_token(
+    config: SpotifyConfig, store: TokenStore, now: float, refresh_token: Any = _FROM_CONFIG
+) -> tuple[StoredToken | None, bool]:
     """The token to start from: the store's, unless the config holds a newly pasted one.
 
-    A token adopted from the config is saved to the store at once (with its fingerprint), so the
-    next start prefers the store and its rotations. Its original authorization time is unknown,
-    so `now` stands in for it; its scopes stay empty until the first refresh reports them.
+    A token adopted from the config must be saved to the store (with its fingerprint) by the
+    caller, so the next start prefers the store and its rotations. Its original authorization
+    time is unknown, so `now` stands in for it; its scopes stay empty until the first refresh
+    reports them.
+
+    Returns:
+        The token (None when there is none) and whether it still has to be saved.
 
     Args:
         config: the `spotify` section.
@@ -318,9 +494,9 @@ def resolve_initial_token(
         # A token of another app cannot be refreshed with this client id.
         stored = None
     if config_token is None:
-        return stored
+        return stored, False
     if stored is not None and stored.config_token_fingerprint == config_fp:
-        return stored
+        return stored, False
     adopted = StoredToken(
         refresh_token=config_token,
         access_token=None,
@@ -330,8 +506,7 @@ def resolve_initial_token(
         client_id=config.client_id,
         config_token_fingerprint=config_fp,
     )
-    store.save(adopted)
-    return adopted
+    return adopted, True
 
 
 @dataclass(frozen=True)
@@ -345,6 +520,8 @@ class AuthStatus:
         days_left: days until the refresh token dies, or None without a token.
         expires_at: when the refresh token dies (Unix time), or None.
         pkce: the token was issued through PKCE.
+        unsaved: why the newest refresh token is held in memory only (the store refused it);
+            None when the store is up to date. Needs attention: it is lost if the process ends.
     """
 
     needs_auth: bool
@@ -353,6 +530,7 @@ class AuthStatus:
     days_left: float | None
     expires_at: float | None
     pkce: bool = False
+    unsaved: str | None = None
 
 
 def refresh_lead(lifetime: float, margin: float) -> float:
@@ -383,6 +561,10 @@ class TokenManager:
         sleep: waits between retries on the token endpoint.
         max_attempts: tries per refresh on network errors and 5xx.
         timeout: seconds per token-endpoint request.
+        spend_when_unwritable: refresh even when the store cannot be written, keeping the new
+            token in memory and retrying the write (the daemon: its jobs keep running). False
+            (a short command) refuses with `TokenStoreUnwritable` instead, so that nothing it
+            could not save is spent.
     """
 
     def __init__(
@@ -399,6 +581,7 @@ class TokenManager:
         sleep: Callable[[float], None] = time.sleep,
         max_attempts: int = 3,
         timeout: float = 15.0,
+        spend_when_unwritable: bool = False,
     ) -> None:
         self._config = config
         self._store = store
@@ -419,11 +602,20 @@ class TokenManager:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._wake = threading.Event()
+        self._spend_when_unwritable = spend_when_unwritable
+        # A token the store refused: used from memory, its write retried until it succeeds.
+        self._unsaved: StoredToken | None = None
+        self._unsaved_problem: str | None = None
+        self._last_complaint: float | None = None
+        self._signature = store.signature()
+        adopt = False
         try:
-            self._token = resolve_initial_token(config, store, clock(), refresh_token)
+            self._token, adopt = choose_initial_token(config, store, clock(), refresh_token)
         except AuthorizationNeeded as exc:
             self._reason = str(exc)
-        self._signature = store.signature()
+        if adopt and self._token is not None:
+            with contextlib.suppress(OSError), store.lock():
+                self._persist(self._token, None, rotated=False)
         if self._token is None and self._reason is None:
             self._reason = "no Spotify authorization stored yet"
 
@@ -460,6 +652,7 @@ class TokenManager:
                 days_left=token.days_left(now) if token else None,
                 expires_at=token.refresh_expires_at() if token else None,
                 pkce=token.pkce if token else False,
+                unsaved=self._unsaved_problem if self._unsaved is not None else None,
             )
 
     def _lifetime(self, token: StoredToken) -> float:
@@ -509,6 +702,7 @@ class TokenManager:
             if self._reason is not None:
                 self._log.info("found a new Spotify authorization in %s", self._store.path)
             self._reason = None
+            self._unsaved = None  # whoever replaced the store holds a newer authorization
             self._dead_refresh_token = None
             self._wake.set()
             return True
@@ -527,6 +721,8 @@ class TokenManager:
         """
         del as_dict
         self._check_store()
+        if self._unsaved is not None:
+            self.save_pending()
         token = self._token
         now = self._clock()
         if token is not None and self._reason is None and now < self._refresh_at(token):
@@ -550,6 +746,8 @@ class TokenManager:
             AuthorizationNeeded: no usable refresh token (`invalid_grant`, nothing stored).
             ClientRejected: Spotify refused the client id or secret.
             TransientError: the token endpoint kept failing and the current token is unusable.
+            TokenStoreUnwritable: the store cannot be written, so nothing was spent (unless
+                `spend_when_unwritable`).
         """
         with self._lock, self._store.lock():
             # Another process (a CLI `token`, `auth`) may have refreshed while we waited.
@@ -564,20 +762,107 @@ class TokenManager:
                 if (superseded and self._usable(token, now)) or (not force and fresh):
                     self._maybe_warn(token, now)
                     return token.access_token
+            reservation = self._reserve(token, now, force)
+            if isinstance(reservation, str):
+                return reservation  # the current access token, still good
             try:
                 new = self._refresh_with_retries(token)
             except TransientError:
+                if reservation is not None:
+                    reservation.release()
                 if not force and self._usable(token, now) and token.access_token is not None:
                     self._log.warning("could not refresh the Spotify token; using the current one")
                     return token.access_token
                 raise
-            self._store.save(new)
-            self._signature = self._store.signature()
+            except BaseException:
+                if reservation is not None:
+                    reservation.release()
+                raise
+            # In memory first: whatever the disk says, the newest token is the one used.
             self._token = new
+            self._persist(new, reservation, rotated=new.refresh_token != token.refresh_token)
             self._wake.set()
             self._maybe_warn(new, self._clock())
             assert new.access_token is not None
             return new.access_token
+
+    def _reserve(
+        self, token: StoredToken, now: float, force: bool
+    ) -> TokenReservation | str | None:
+        """Room for the refreshed token; the current access token when refreshing must wait.
+
+        Returns None (refresh and keep the result in memory) when the store cannot be written
+        and `spend_when_unwritable` is set.
+        """
+        try:
+            return self._store.reserve()
+        except TokenStoreUnwritable as exc:
+            if self._spend_when_unwritable:
+                return None
+            if not force and token.access_token is not None and self._usable(token, now):
+                self._log.warning("%s; not refreshing yet, the current token still works", exc)
+                return token.access_token
+            raise
+
+    def _persist(
+        self, token: StoredToken, reservation: TokenReservation | None, *, rotated: bool
+    ) -> bool:
+        """Saves `token`; if the store refuses, keeps it as unsaved and says so once, loudly.
+
+        Returns:
+            True when the store now holds `token`.
+        """
+        try:
+            self._store.save(token, reservation)
+        except OSError as exc:
+            problem = describe_os_error(exc)
+            first = self._unsaved is None
+            self._unsaved = token
+            self._unsaved_problem = problem
+            now = self._clock()
+            if first or self._last_complaint is None or now - self._last_complaint >= 600.0:
+                self._last_complaint = now
+                level = logging.ERROR if rotated or not first else logging.WARNING
+                self._log.log(
+                    level,
+                    "%s; retrying the write every %gs",
+                    TokenNotSaved(self._store.path, problem),
+                    UNSAVED_RETRY,
+                )
+            return False
+        self._signature = self._store.signature()
+        if self._unsaved is not None:
+            self._log.warning("saved the new refresh token to %s at last", self._store.path)
+        self._unsaved = None
+        self._unsaved_problem = None
+        self._last_complaint = None
+        return True
+
+    def save_pending(self) -> bool:
+        """Retries writing a token that only memory holds.
+
+        Returns:
+            True when nothing is pending any more.
+        """
+        with self._lock:
+            if self._unsaved is None:
+                return True
+            try:
+                with self._store.lock():
+                    self._check_store()  # `auth` may have stored a newer one meanwhile
+                    pending = self._unsaved
+                    if pending is None:
+                        return True
+                    return self._persist(pending, None, rotated=True)
+            except OSError as exc:  # not even the lock could be had
+                self._unsaved_problem = describe_os_error(exc)
+                return False
+
+    def unsaved_error(self) -> TokenNotSaved | None:
+        """The error to report when the process must end with a token held only in memory."""
+        if self._unsaved is None:
+            return None
+        return TokenNotSaved(self._store.path, self._unsaved_problem or "unknown error")
 
     def _reason_text(self) -> str:
         reason = self._reason or "authorization expired or revoked"
@@ -715,6 +1000,8 @@ class TokenManager:
         if self._reason is not None or token is None:
             return 5.0  # waiting for `auth` to store a token: a cheap stat() now and then
         due = self._refresh_at(token) - self._clock()
+        if self._unsaved is not None:
+            due = min(due, UNSAVED_RETRY)
         return max(0.0, min(due, 3600.0))
 
     def _run(self) -> None:
@@ -723,6 +1010,8 @@ class TokenManager:
             self._wake.clear()
             if self.needs_auth:
                 self._check_store()
+            if self._unsaved is not None:
+                self.save_pending()
             wait = self._next_wait()
             if wait > 0:
                 self._wake.wait(wait)

@@ -13,7 +13,13 @@ import pytest
 from runner.config import SpotifyConfig
 from runner.errors import AuthError, AuthorizationNeeded, TransientError
 from runner.testing import FakeSpotify, Fault
-from runner.tokens import ClientRejected, StoredToken, TokenManager, TokenStore
+from runner.tokens import (
+    ClientRejected,
+    StoredToken,
+    TokenManager,
+    TokenReservation,
+    TokenStore,
+)
 
 T0 = 1_800_000_000.0
 
@@ -120,22 +126,31 @@ def test_response_without_refresh_token_keeps_the_old_one(tmp_path: Path, clock:
 
 
 class FailingStore(TokenStore):
-    def save(self, token: StoredToken) -> None:
+    """Room can be reserved, but the save itself fails (the disk went bad in between)."""
+
+    def save(self, token: StoredToken, reservation: TokenReservation | None = None) -> None:
         if token.access_token is not None:
+            if reservation is not None:
+                reservation.release()
             raise OSError(28, "No space left on device")
-        super().save(token)
+        super().save(token, reservation)
 
 
-def test_rotated_token_is_persisted_before_it_is_used(
+def test_a_rotated_token_the_store_refuses_is_kept_used_and_reported(
     fake: FakeSpotify, tmp_path: Path, clock: Clock
 ) -> None:
     tm = TokenManager(
         cfg_for(fake, refresh_token=fake.grant()), FailingStore(tmp_path), clock=clock
     )
-    # The refresh succeeded at Spotify, but nothing that could not be saved is handed out.
-    with pytest.raises(OSError, match="No space"):
-        tm.get_access_token()
-    assert not any(r.token and r.path.startswith("/v1") for r in fake.requests)
+    # Spotify has rotated (and revoked) the old token: the new one is the only one left, so it
+    # is used from memory rather than thrown away, and the command is told it is not saved.
+    access = tm.get_access_token()
+    with fake.lock:
+        assert access in fake.access_tokens
+    problem = tm.unsaved_error()
+    assert problem is not None
+    assert "the disk is full" in str(problem)
+    assert problem.exit_code == 3
 
 
 def test_revoked_token_fails_fast_then_recovers_when_auth_stores_a_new_one(

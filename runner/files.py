@@ -1,0 +1,59 @@
+"""Private directories, and what a failed file operation means in words a user can act on.
+
+Everything spotify-runner keeps (tokens, history, job state) lives under `state_dir`, so every
+directory it creates there is 0700 from the moment it exists, parents included: `mkdir(parents=True,
+mode=0o700)` gives the mode to the last component only, and the others get 0777 minus the umask.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
+PRIVATE_DIR = 0o700
+
+# errno -> what it means for the user, and what to do about it.
+_MEANINGS = {
+    errno.ENOSPC: "the disk is full: free some space",
+    errno.EDQUOT: "the disk quota is exceeded: free some space",
+    errno.EROFS: "the file system is read-only: make it writable",
+    errno.EACCES: "permission denied: check the owner and mode",
+    errno.EPERM: "permission denied: check the owner and mode",
+    errno.EISDIR: "it is a directory: move it away",
+    errno.ENOTDIR: "a part of the path is not a directory",
+    errno.ENOENT: "no such file or directory",
+    errno.EIO: "an I/O error: check the disk",
+}
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One phrase for an OSError: what happened and what to do (`the disk is full: free...`)."""
+    meaning = _MEANINGS.get(exc.errno or -1)
+    if meaning is not None:
+        return meaning
+    return exc.strerror or type(exc).__name__
+
+
+def private_dir(path: Path) -> Path:
+    """Creates `path` and its missing parents, each exactly 0700; existing ones are left alone.
+
+    Raises:
+        OSError: a component cannot be created (read-only file system, permissions...).
+    """
+    path = Path(path)
+    missing: list[Path] = []
+    for candidate in (path, *path.parents):
+        if candidate.is_dir():
+            break
+        missing.append(candidate)
+    for directory in reversed(missing):
+        try:
+            directory.mkdir(mode=PRIVATE_DIR)
+        except FileExistsError:
+            if not directory.is_dir():
+                raise
+            continue  # someone else made it meanwhile; theirs to keep
+        # The umask can only remove bits; chmod makes it exactly 0700 either way.
+        os.chmod(directory, PRIVATE_DIR)
+    return path

@@ -1,0 +1,79 @@
+"""The daemon in a hostile world: a token store that fills up or turns read-only, a state database
+deleted under it, and Spotify's spent quota. Real processes, real mounts, the fake over HTTP."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+from collections.abc import Callable, Iterator
+
+import pytest
+from daemon_world import World, every
+from faults import read_only, small_disk
+
+from runner.state import RunStatus
+from runner.testing import FakeSpotify
+from runner.tokens import TokenStore
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeSpotify]:
+    """Access tokens that live 3 s, and single-use refresh tokens."""
+    with FakeSpotify(rotation="rotate_revoke", access_token_lifetime=3) as started:
+        yield started
+
+
+def alive(fake: FakeSpotify, refresh_token: str) -> bool:
+    with fake.lock:
+        grant = fake.grants.get(refresh_token)
+        return grant is not None and not grant.revoked
+
+
+def ok_runs(world: World) -> int:
+    return sum(1 for r in world.runs("tick") if r.status is RunStatus.OK)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fault", ["full", "read-only"])
+def test_the_background_refresher_keeps_a_rotated_token_the_disk_refuses(
+    world: World, fault: str
+) -> None:
+    accounts = world.state_dir / "accounts"
+    with contextlib.ExitStack() as stack:
+        disk = stack.enter_context(small_disk(accounts)) if fault == "full" else None
+        world.write_config({"tick": every(1)})
+        daemon = world.daemon()
+        daemon.wait_started()
+        world.wait_runs("tick", lambda runs: any(r.status is RunStatus.OK for r in runs))
+        breaking: Callable[[], contextlib.AbstractContextManager[object]]
+        if disk is not None:
+            disk.fill()
+            breaking = contextlib.nullcontext
+        else:
+            account = TokenStore(world.state_dir).path.parent
+            breaking = lambda: read_only(account)  # noqa: E731
+        with breaking():
+            log = daemon.wait_log("could not be saved", timeout=20)
+            assert "ERROR" in log
+            assert "kept in memory only" in log
+            expected = "the disk is full" if disk is not None else "read-only"
+            assert expected in log
+            # The jobs keep running on the token held in memory, through further rotations.
+            before = ok_runs(world)
+            world.wait_runs(
+                "tick",
+                lambda runs: sum(r.status is RunStatus.OK for r in runs) >= before + 4,
+                timeout=30,
+                what="ok runs on the unsaved token",
+            )
+            if disk is not None:
+                disk.free()
+        daemon.wait_log("saved the new refresh token", timeout=30)
+        daemon.send(signal.SIGTERM)
+        assert daemon.wait() == 0
+        stored = TokenStore(world.state_dir).load()
+        assert stored is not None
+        assert alive(world.fake, stored.refresh_token)
+        # Nothing was lost: the next command carries on from the store.
+        assert world.cli("run-job", "tick").returncode == 0
+        assert "Traceback" not in daemon.stderr()
