@@ -12,13 +12,22 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from runner import __version__
-from runner.errors import EXIT_JOB_FAILED, EXIT_OK, EXIT_USAGE, AuthError, RunnerError, UsageError
+from runner.errors import (
+    EXIT_JOB_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    AuthError,
+    ConfigError,
+    RunnerError,
+    UsageError,
+)
 from runner.logs import RedactingFilter, setup_logging
 
 if TYPE_CHECKING:
@@ -167,6 +176,11 @@ def check(session: Session, online: bool) -> None:
     """Validates the config, every job module and its options."""
     config = session.config()
     jobs = session.jobs()
+    from runner.schedule import past_one_offs
+
+    past = past_one_offs(config, datetime.now(UTC))
+    if past:
+        raise ConfigError(past)
     names = ", ".join(jobs) or "no jobs"
     click.echo(f"{config.source}: ok ({len(jobs)} job{'s' if len(jobs) != 1 else ''}: {names})")
     if online:
@@ -194,7 +208,11 @@ def check(session: Session, online: bool) -> None:
 
 @cli.command()
 @click.option("--no-browser", is_flag=True, help="Print the URL and read the redirect from stdin.")
-@click.option("--port", type=int, help="Catch the redirect on this port (must be registered).")
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    help="Catch the redirect on this port (must be registered).",
+)
 @click.option("--pkce", is_flag=True, help="Use PKCE: no client secret needed.")
 @click.option("--scope", "extra_scopes", multiple=True, help="Extra scope to request (repeat).")
 @click.option("--timeout", type=float, default=300.0, show_default=True, help="Seconds to wait.")
@@ -255,7 +273,14 @@ def run_daemon(session: Session) -> None:
     """Runs the daemon in the foreground (what systemd starts)."""
     from runner.daemon import Daemon
 
-    code = Daemon(session.config_path, redactor=session.redactor).serve()
+    daemon = Daemon(session.config_path, redactor=session.redactor)
+    code = daemon.serve()
+    if daemon.abandoned:
+        # Runs outlived shutdown_timeout (already recorded as interrupted). A normal exit would
+        # join their threads, for as long as they take: leave now, as systemd expects.
+        logging.shutdown()
+        sys.stdout.flush()
+        os._exit(code)
     sys.exit(code)
 
 

@@ -66,7 +66,14 @@ class MissingScopes(AuthError):
 
 
 class TransientError(RunnerError):
-    """Worth retrying later: network trouble, 5xx, rate limiting."""
+    """Worth retrying later: network trouble, 5xx, rate limiting.
+
+    Attributes:
+        retry_after: seconds a service (not Spotify) asked to be left alone, when it said: the
+            job's own retry waits at least that long; other jobs are not held.
+    """
+
+    retry_after: float | None = None
 
 
 class RateLimited(TransientError):

@@ -10,7 +10,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -84,7 +84,7 @@ def classify(exc: BaseException) -> tuple[RunStatus, str, float | None]:
     if isinstance(exc, RunTimedOut):
         return RunStatus.TIMED_OUT, str(exc), None
     if isinstance(exc, TransientError):
-        return RunStatus.TRANSIENT, str(exc), None
+        return RunStatus.TRANSIENT, str(exc), exc.retry_after
     if isinstance(exc, DryRunWrite):
         text = str(exc)
         # The transport's message already says so; do not say it twice.
@@ -231,6 +231,14 @@ class Executor:
             )
 
         state = self.state.load_job_state(job.name, account=self.account)
+
+        def save_state(now: Mapping[str, Any]) -> None:
+            if time.monotonic() >= deadline:
+                # The run is recorded as timed out; a late checkpoint must not overwrite what a
+                # later run saved.
+                raise RunTimedOut("the run's time limit has passed; its state was not saved")
+            self.state.save_job_state(job.name, dict(now), account=self.account)
+
         ctx = JobContext(
             job_name=job.name,
             spotify=new_client(),
@@ -240,6 +248,7 @@ class Executor:
             dry_run=dry_run,
             new_client=new_client,
             base_dir=Path(self.config.source).resolve().parent,
+            save_state=save_state,
         )
         result: dict[str, Any] = {}
 

@@ -6,19 +6,23 @@ Read from the config, the run history and the token store, so it works with or w
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from runner.accounts import token_store
+from runner.accounts import token_stores
 from runner.config import DEFAULT_ACCOUNT, Config, SpotifyConfig
 from runner.errors import MissingScopes, RunnerError
 from runner.lock import daemon_pid
-from runner.schedule import build_trigger, next_fire_times
+from runner.schedule import next_fire_times, plan, slot_history
 from runner.spotify import make_client
-from runner.state import RunRecord, RunStatus, open_state
+from runner.state import STATE_FILE, RunRecord, RunStatus, open_state
 from runner.tokens import TokenManager, TokenStore
 
 WARN_DAYS = 14
+# Where the shipped system unit keeps its state (StateDirectory=spotify-runner).
+SYSTEM_STATE_DIR = Path("/var/lib/spotify-runner")
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -71,7 +75,32 @@ def _latest_auth_refusal(runs: list[RunRecord]) -> RunRecord | None:
     return latest if latest.status is RunStatus.NEEDS_AUTH else None
 
 
-def collect_status(config: Config, *, now: datetime | None = None) -> dict[str, Any]:
+def elsewhere_hint(
+    config: Config, stores: Iterable[TokenStore], system_state_dir: Path
+) -> str | None:
+    """The fix, when this state_dir holds nothing but the system unit's does.
+
+    Root's default state_dir is not the system unit's: without this, `jobs` as root would report
+    "not running", "not authorized" and "never" about a daemon that is doing fine.
+    """
+    here = Path(config.state_dir)
+    if any(store.path.exists() for store in stores) or here.resolve() == system_state_dir.resolve():
+        return None
+    if not (system_state_dir / STATE_FILE).exists():
+        return None
+    return (
+        f"{here} holds no runs and no token, but {system_state_dir} (the system unit's "
+        f"StateDirectory=) does: add 'state_dir: {system_state_dir}' to {config.source}, "
+        f"or run with STATE_DIRECTORY={system_state_dir}"
+    )
+
+
+def collect_status(
+    config: Config,
+    *,
+    now: datetime | None = None,
+    system_state_dir: Path = SYSTEM_STATE_DIR,
+) -> dict[str, Any]:
     """Gathers the status as plain data (the `--json` output).
 
     Every job names its account; every account says who it is on Spotify (as recorded at
@@ -81,6 +110,7 @@ def collect_status(config: Config, *, now: datetime | None = None) -> dict[str, 
     tz = config.tzinfo()
     pid = daemon_pid(config.state_dir)
     state = open_state(config.state_dir)
+    stores = token_stores(config)
     try:
         jobs = []
         last_runs: dict[str, list[RunRecord]] = {name: [] for name in config.accounts}
@@ -90,9 +120,11 @@ def collect_status(config: Config, *, now: datetime | None = None) -> dict[str, 
                 last_runs[job.account].append(last)
             next_run = None
             if job.enabled:
-                anchor = state.last_scheduled_at(name, account=job.account) or now
-                trigger = build_trigger(job.schedule, tz, start=anchor)
-                upcoming = next_fire_times(trigger, now, 1)
+                last_slot, caught_up_at = slot_history(state, name, job.account)
+                exact = plan(
+                    job.schedule, tz, now=now, last_scheduled=last_slot, caught_up_at=caught_up_at
+                ).exact
+                upcoming = next_fire_times(exact, now, 1) if exact is not None else []
                 next_run = upcoming[0] if upcoming else None
             jobs.append(
                 {
@@ -121,7 +153,7 @@ def collect_status(config: Config, *, now: datetime | None = None) -> dict[str, 
         {
             "name": name,
             **_auth_status(
-                token_store(config, name),
+                stores[name],
                 now.timestamp(),
                 _latest_auth_refusal(last_runs[name]),
                 config.auth_command(name),
@@ -131,8 +163,12 @@ def collect_status(config: Config, *, now: datetime | None = None) -> dict[str, 
         }
         for name in config.accounts
     ]
+    ran = any(last_runs.values())
+    hint = None if ran else elsewhere_hint(config, stores.values(), system_state_dir)
     return {
         "config": config.source,
+        "state_dir": str(config.state_dir),
+        **({"hint": hint} if hint else {}),
         "daemon": {"running": pid is not None, "pid": pid if pid and pid > 0 else None},
         "accounts": accounts,
         "jobs": jobs,
@@ -154,7 +190,7 @@ def _account_line(acct: dict[str, Any]) -> str:
 
 def format_status(status: dict[str, Any]) -> str:
     """The human-readable table."""
-    lines = []
+    lines = [f"note: {status['hint']}", ""] if status.get("hint") else []
     daemon = status["daemon"]
     lines.append(
         f"daemon: running (PID {daemon['pid']})" if daemon["running"] else "daemon: not running"

@@ -64,6 +64,39 @@ class ClientRejected(AuthError):
         )
 
 
+class TokenStoreUnreadable(AuthorizationNeeded):
+    """The token store is there but this process may not read it.
+
+    Typically another user took the state directory over: a re-authorization run as a different
+    (dynamic) user makes systemd re-own the whole directory. Saying "expired or revoked" then
+    would send the user to re-authorize again, which cannot help.
+    """
+
+    def __init__(self, path: Path, exc: OSError) -> None:
+        # AuthError's constructor: the "run 'spotify-runner auth'" suffix would be wrong advice.
+        AuthError.__init__(self, unreadable_reason(path, exc))
+
+
+def unreadable_reason(path: Path, exc: OSError) -> str:
+    """`cannot read its own token store: Permission denied (PATH ...)`, with who owns it."""
+    text = f"cannot read its own token store: {exc.strerror or type(exc).__name__} ({path}"
+    if isinstance(exc, PermissionError):
+        for place in (path, *path.parents):
+            try:
+                owner = place.stat().st_uid
+            except OSError:
+                continue
+            if owner != os.geteuid():
+                text += f": {place} belongs to uid {owner}, this process runs as uid {os.geteuid()}"
+            break
+        text += (
+            "): give it back to this user, and authorize as this user (under systemd: "
+            "systemd-run -p User=spotify-runner ..., as the README shows)"
+        )
+        return text
+    return text + ")"
+
+
 class TokenStoreUnwritable(AuthError):
     """The token store cannot be written (disk full, read-only, a directory in the way).
 
@@ -241,9 +274,7 @@ class TokenStore:
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise AuthorizationNeeded(
-                f"token store {self.path} is unreadable ({exc.strerror})"
-            ) from None
+            raise TokenStoreUnreadable(self.path, exc) from None
         try:
             return StoredToken.from_json(json.loads(raw))
         except ValueError:
@@ -597,6 +628,7 @@ class TokenManager:
         self._token: StoredToken | None = None
         self._reason: str | None = None
         self._dead_refresh_token: str | None = None
+        self._store_unreadable = False
         self._last_warning: float | None = None
         self._signature: tuple[int, int, int] | None = None
         self._thread: threading.Thread | None = None
@@ -611,6 +643,9 @@ class TokenManager:
         adopt = False
         try:
             self._token, adopt = choose_initial_token(config, store, clock(), refresh_token)
+        except TokenStoreUnreadable as exc:
+            self._reason = str(exc)
+            self._store_unreadable = True
         except AuthorizationNeeded as exc:
             self._reason = str(exc)
         if adopt and self._token is not None:
@@ -687,10 +722,20 @@ class TokenManager:
             self._signature = self._store.signature()
             try:
                 stored = self._store.load()
+            except TokenStoreUnreadable as exc:
+                # Even with a token in memory: it cannot be refreshed without the store.
+                self._unreadable(exc)
+                return False
             except AuthorizationNeeded as exc:
                 if self._token is None:
                     self._reason = str(exc)
                 return False
+            if self._store_unreadable:
+                self._store_unreadable = False
+                self._log.info("can read the token store %s again", self._store.path)
+                if stored == self._token:
+                    self._reason = None
+                    self._wake.set()
             if stored is None or stored == self._token:
                 return False
             if stored.client_id != self._config.client_id:
@@ -706,6 +751,14 @@ class TokenManager:
             self._dead_refresh_token = None
             self._wake.set()
             return True
+
+    def _unreadable(self, exc: TokenStoreUnreadable) -> None:
+        """Runs need authorization until the store is readable again; said once, at ERROR."""
+        reason = str(exc)
+        if reason != self._reason:
+            self._log.error("%s", reason)
+        self._reason = reason
+        self._store_unreadable = True
 
     # -- spotipy's interface -----------------------------------------------------------------
 

@@ -18,10 +18,8 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from difflib import SequenceMatcher
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from jobs.playlist_updater.target import Candidate
+from jobs.playlist_updater.candidate import Candidate
 
 DEFAULT_THRESHOLD = 0.85
 

@@ -24,7 +24,9 @@ from runner.config.fields import (
     Secret,
     Text,
     at_least,
+    at_most,
     between,
+    check_at,
     check_base_url,
     check_cron,
     check_name,
@@ -38,6 +40,11 @@ from runner.config.fields import (
 )
 from runner.config.located import KeyPath, Position, dotted, nearest
 from runner.durations import format_duration
+
+# The ranges of the values that parse but would make no sense (or overflow the scheduler).
+MAX_EVERY = timedelta(days=366)
+MAX_JITTER = timedelta(days=1)
+MAX_TIMEOUT = timedelta(days=1)
 
 DEFAULT_REDIRECT_URI = "http://127.0.0.1:8888/callback"
 DEFAULT_ACCOUNTS_URL = "https://accounts.spotify.com"
@@ -104,9 +111,16 @@ class ScheduleConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     cron: Annotated[Text, AfterValidator(check_cron)] | None = None
-    every: Annotated[Duration, AfterValidator(at_least(timedelta(seconds=1)))] | None = None
-    at: Annotated[datetime, BeforeValidator(to_datetime)] | None = None
-    jitter: Duration | None = None
+    every: (
+        Annotated[
+            Duration,
+            AfterValidator(at_least(timedelta(seconds=1))),
+            AfterValidator(at_most(MAX_EVERY)),
+        ]
+        | None
+    ) = None
+    at: Annotated[datetime, BeforeValidator(to_datetime), AfterValidator(check_at)] | None = None
+    jitter: Annotated[Duration, AfterValidator(at_most(MAX_JITTER))] | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ScheduleConfig:
@@ -115,6 +129,12 @@ class ScheduleConfig(BaseModel):
             raise fail("give one of cron, every or at, like {every: 15m}")
         if len(given) > 1:
             raise fail(f"give only one of cron, every or at (got {' and '.join(given)})")
+        if self.jitter and self.every is not None and self.jitter >= self.every:
+            # A run delayed past the next grid point would collide with that point's run.
+            raise fail(
+                f"jitter ({format_duration(self.jitter)}) must be shorter than every "
+                f"({format_duration(self.every)})"
+            )
         return self
 
     def describe(self) -> str:
@@ -158,9 +178,11 @@ class JobConfig(BaseModel):
     schedule: ScheduleConfig
     catch_up: Flag = False
     retries: Annotated[int, BeforeValidator(to_int), AfterValidator(between(0, 20))] = 3
-    timeout: Annotated[Duration, AfterValidator(at_least(timedelta(), strict=True))] = timedelta(
-        minutes=10
-    )
+    timeout: Annotated[
+        Duration,
+        AfterValidator(at_least(timedelta(), strict=True)),
+        AfterValidator(at_most(MAX_TIMEOUT)),
+    ] = timedelta(minutes=10)
     enabled: Flag = True
     options: Annotated[dict[str, Any], BeforeValidator(empty_mapping)] = Field(default_factory=dict)
 
@@ -189,9 +211,9 @@ class Config(BaseModel):
     state_dir: Path
     timezone: Annotated[str, BeforeValidator(check_timezone)]
     jobs_dir: Path | None = None
-    shutdown_timeout: Annotated[Duration, AfterValidator(at_least(timedelta()))] = timedelta(
-        seconds=30
-    )
+    shutdown_timeout: Annotated[
+        Duration, AfterValidator(at_least(timedelta())), AfterValidator(at_most(MAX_TIMEOUT))
+    ] = timedelta(seconds=30)
     jobs: Annotated[
         dict[Annotated[str, AfterValidator(check_name("job"))], JobConfig],
         BeforeValidator(empty_mapping),

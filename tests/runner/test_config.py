@@ -120,13 +120,12 @@ BROKEN = {
     ),
     "cron-bad-field": (
         edit("{every: 1h}", '{cron: "0 25 * * *"}'),
-        "config.yaml:9:22: jobs.hello.schedule.cron: bad hour field '25': "
-        "the last value (25) is higher than the maximum value (23)",
+        "config.yaml:9:22: jobs.hello.schedule.cron: bad hour field '25': 25 is out of range 0-23",
     ),
     "cron-bad-weekday": (
         edit("{every: 1h}", '{cron: "0 6 * * mon-fry"}'),
         "config.yaml:9:22: jobs.hello.schedule.cron: bad day-of-week field 'mon-fry': "
-        "unknown day name 'fry'",
+        "unknown name 'fry' (use sun-sat or numbers)",
     ),
     "bad-duration": (
         edit("{every: 1h}", "{every: 15x}"),
@@ -619,6 +618,39 @@ def test_cron_weekdays_follow_crontab_numbering(dow: str) -> None:
     # 7 is Sunday in crontab; APScheduler's own from_crontab rejects it.
     config = load(edit("{every: 1h}", f'{{cron: "0 6 * * {dow}"}}'))
     assert config.jobs["hello"].schedule.cron == f"0 6 * * {dow}"
+
+
+# -- every value that parses is in range (finding 7) -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("{every: 1h}", "{every: 3000000d}", "schedule.every: bad duration '3000000d': too long"),
+        ("{every: 1h}", "{every: 400d}", "schedule.every: must be at most 366d, got 400d"),
+        ("    job: hello\n", "    job: hello\n    timeout: 9999999999d\n", "timeout: bad duration"),
+        ("    job: hello\n", "    job: hello\n    timeout: 2d\n", "timeout: must be at most 1d"),
+        ("{every: 1h}", "{every: 1m, jitter: 1m}", "jitter (1m) must be shorter than every (1m)"),
+        ("{every: 1h}", "{cron: '@daily', jitter: 2d}", "schedule.jitter: must be at most 1d"),
+        ("{every: 1h}", "{at: 20026-12-24T18:00:00}", "schedule.at"),
+        ("{every: 1h}", "{at: 1970-01-01T00:00:00}", "the year must be between 2000 and 2999"),
+        ("timezone: UTC\n", "timezone: UTC\nshutdown_timeout: 5d\n", "must be at most 1d"),
+        (
+            "  client_id: abc123\n",
+            "  client_id: abc123\n  redirect_uri: http://127.0.0.1:0/callback\n",
+            "the port must be 1 to 65535",
+        ),
+        (
+            "  client_id: abc123\n",
+            "  client_id: abc123\n  api_url: http://127.0.0.1:99999/v1\n",
+            "the port must be 1 to 65535",
+        ),
+    ],
+)
+def test_values_that_parse_must_also_be_in_range(old: str, new: str, expected: str) -> None:
+    lines = problems(edit(old, new))
+    assert len(lines) == 1, lines
+    assert expected in lines[0], lines[0]
 
 
 # -- accounts --------------------------------------------------------------------------------

@@ -173,11 +173,46 @@ def test_a_second_sigterm_exits_at_once_and_the_run_is_marked_interrupted(world:
     world.write_config({"slow": every("1h", job="slow")})
     second = world.daemon()
     second.wait_log("1 run(s) were interrupted by the last stop")
+    second.wait_started()  # the line above comes before the signal handlers are installed
     second.send(signal.SIGTERM)
     assert second.wait() == 0
     cut = next(r for r in world.runs("slow") if r.id == running[0].id)
     assert cut.status is RunStatus.FAILED
     assert cut.error == "interrupted (daemon stopped)"
+
+
+def test_a_run_outliving_shutdown_timeout_is_recorded_interrupted_and_the_exit_is_0(
+    world: World,
+) -> None:
+    """systemd's stop must not wait for a job past shutdown_timeout, nor meet a closed database."""
+    world.write_config(
+        {"slow": every(1, job="slow", options={"seconds": 60}, timeout="2m")},
+        shutdown_timeout="1s",
+    )
+    daemon = world.daemon()
+    running = wait_for(
+        lambda: [r for r in world.runs("slow") if r.status is RunStatus.RUNNING],
+        what="a run in progress",
+    )
+    sent = time.monotonic()
+    daemon.send(signal.SIGTERM)
+    assert daemon.wait(timeout=20) == 0
+    # 1s of grace, then out: far from the 60s the job would take (the margin is for a busy machine).
+    assert time.monotonic() - sent < 15
+    cut = next(r for r in world.runs("slow") if r.id == running[0].id)
+    assert (cut.status, cut.error) == (RunStatus.FAILED, "interrupted (daemon stopped)")
+    assert cut.ended_at is not None
+    err = daemon.stderr()
+    assert "stopped after shutdown_timeout (1s) with 1 run(s) still going" in err
+    assert "closed database" not in err
+    assert "Traceback" not in err
+    # Nothing is left for the next start to find.
+    world.write_config({"slow": every("1h", job="slow")})
+    second = world.daemon()
+    second.wait_started()
+    second.send(signal.SIGTERM)
+    assert second.wait() == 0
+    assert "were interrupted by the last stop" not in second.stderr()
 
 
 def test_sighup_adds_a_job_and_a_broken_config_keeps_the_old_one(world: World) -> None:

@@ -139,3 +139,46 @@ def test_status_reads_a_state_dir_that_does_not_exist_yet(world: World, tmp_path
     world.write_config({"tick": every("1h")})
     status = collect_status(load(world), now=NOW)
     assert status["jobs"][0]["last_run"] is None
+
+
+def test_an_empty_state_dir_beside_the_system_units_prints_the_fix(
+    world: World, tmp_path: Path
+) -> None:
+    """Root's default state_dir is not the system unit's; `jobs` says how to look there."""
+    system = tmp_path / "var-lib-spotify-runner"
+    world.write_config({"tick": every("15m")})  # state_dir: the world's own, still empty
+    config = load(world)
+    # What the system daemon left in its own state directory: a token and a run.
+    TokenManager(config.spotify, TokenStore(system)).get_access_token()
+    state = open_state(system)
+    try:
+        run = state.start_run("tick", scheduled_at=NOW, started_at=NOW)
+        state.finish_run(run, RunStatus.OK, ended_at=NOW + timedelta(seconds=1))
+    finally:
+        state.close()
+
+    status = collect_status(config, now=NOW, system_state_dir=system)
+    assert status["hint"] == (
+        f"{world.state_dir} holds no runs and no token, but {system} (the system unit's "
+        f"StateDirectory=) does: add 'state_dir: {system}' to {config.source}, "
+        f"or run with STATE_DIRECTORY={system}"
+    )
+    assert format_status(status).splitlines()[0] == f"note: {status['hint']}"
+
+    # Following the advice shows the daemon's real state, and no note.
+    world.write_config({"tick": every("15m")}, state_dir=str(system))
+    fixed = collect_status(load(world), now=NOW, system_state_dir=system)
+    assert "hint" not in fixed
+    assert fixed["state_dir"] == str(system)
+    assert fixed["accounts"][0]["authorized"] is True
+    assert fixed["jobs"][0]["last_run"]["status"] == "ok"
+    assert not format_status(fixed).startswith("note:")
+
+
+def test_no_note_when_this_state_dir_has_its_own_history(world: World, tmp_path: Path) -> None:
+    system = tmp_path / "system"
+    open_state(system).close()
+    world.write_config({"tick": every("15m")})
+    record(world, "tick", RunStatus.OK, NOW - timedelta(minutes=1))
+    status = collect_status(load(world), now=NOW, system_state_dir=system)
+    assert "hint" not in status
