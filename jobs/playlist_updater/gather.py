@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import pydantic
+
 from jobs.playlist_updater.candidate import Candidate, candidate_from_track
 from jobs.playlist_updater.library import playlist_tracks
 from jobs.playlist_updater.options import Options, SourceSpec
@@ -63,13 +65,20 @@ class Gathered:
     states: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
+TUNING = frozenset({"limit", "count", "max_pages", "max_mib"})
+"""Options that change how much is read, not what: changing them keeps the source's cursor."""
+
+
 def source_key(spec: SourceSpec) -> str:
-    """The key of a source entry's state: its position, name and a digest of its options.
+    """The key of a source entry's state: its position, name and a digest of what it reads.
 
     Secrets are `SecretStr` in the options, so their dump (and the digest) does not hold them.
     """
     options = spec.options
-    dumped = options.model_dump_json(by_alias=True) if options is not None else "null"
+    if isinstance(options, pydantic.BaseModel) and not isinstance(options, pydantic.RootModel):
+        dumped = options.model_dump_json(by_alias=True, exclude=set(TUNING))
+    else:
+        dumped = options.model_dump_json() if options is not None else "null"
     digest = hashlib.sha256(dumped.encode()).hexdigest()[:12]
     return f"{spec.index}:{spec.name}:{digest}"
 

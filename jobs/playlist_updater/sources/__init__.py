@@ -67,6 +67,8 @@ BUILTIN = (
     "recently_played",
     "top_tracks",
     "spinitron",
+    "lastfm",
+    "listenbrainz",
 )
 """The built-in sources, in the order the README lists them."""
 

@@ -274,6 +274,9 @@ class Http:
             status = response.status
             if status in (429, 503) or status >= 500:
                 wait = parse_retry_after(response.headers.get("Retry-After"))
+                if wait is None and status == 429:
+                    # ListenBrainz and others say when the window resets instead.
+                    wait = parse_retry_after(response.headers.get("X-RateLimit-Reset-In"))
                 if status == 429 or wait is not None:
                     if wait is not None and wait <= SHORT_WAIT and attempt == 1:
                         self._not_before[host] = self.clock() + wait
