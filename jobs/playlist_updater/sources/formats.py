@@ -117,6 +117,8 @@ def clean(text: str) -> str:
 def _looks_binary(line: str) -> bool:
     if "\x00" in line:
         return True
+    if line.isprintable():
+        return False
     odd = sum(1 for ch in line if ch == "\ufffd" or (unicodedata.category(ch) == "Cc"))
     return odd > max(2, len(line) // 10)
 
