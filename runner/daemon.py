@@ -150,7 +150,7 @@ class Daemon:
         self.tokens = self._token_manager(self.config)
         self._announce_auth()
         self.tokens.start()
-        self.executor = Executor(self.config, self.tokens, self.state, now=self.now)
+        self.executor = self._executor(self.config)
         self.scheduler = BackgroundScheduler(
             timezone=self.config.tzinfo(),
             executors={"default": ThreadPoolExecutor(max(4, len(self.jobs) + 2))},
@@ -180,6 +180,11 @@ class Daemon:
                 # Runs still going after shutdown_timeout would meet a closed database; the
                 # `run` command exits at once instead (os._exit), which releases it.
                 self.state.close()
+
+    def _executor(self, config: Config) -> Executor:
+        # A `run-job` refused because this daemon runs the job names it by this.
+        holder = f"the daemon (PID {os.getpid()})"
+        return Executor(config, self.tokens, self.state, now=self.now, holder=holder)
 
     def _token_manager(self, config: Config) -> TokenManager:
         # A daemon keeps a token the disk refuses in memory, so its jobs keep running while it
@@ -286,6 +291,8 @@ class Daemon:
             outcome = self.executor.run(
                 job, scheduled_at=scheduled, attempt=attempt, trigger=trigger
             )
+            if outcome.status is RunStatus.SKIPPED:
+                log.warning("%s: skipped, %s", name, outcome.summary)
             if outcome.status is RunStatus.RATE_LIMITED and outcome.retry_after:
                 self._hold(outcome.retry_after)
             if outcome.status in RETRYABLE and attempt <= job.config.retries:
@@ -456,7 +463,7 @@ class Daemon:
             self.tokens = self._token_manager(config)
             self.tokens.start()
         self.config = config
-        self.executor = Executor(config, self.tokens, self.state, now=self.now)
+        self.executor = self._executor(config)
         self.jobs = jobs
         for name in set(old) - set(jobs):
             for suffix in ("", RETRY_SUFFIX, CATCH_UP_SUFFIX):
