@@ -46,9 +46,6 @@ log = logging.getLogger("runner.execution")
 
 # Statuses worth another attempt: the job did nothing wrong, the world did.
 # A timed-out run is not retried: its thread may still be finishing its last request.
-# How long a timed-out run's thread gets to end once its sockets are cut.
-CUT_GRACE = 2.0
-
 RETRYABLE = frozenset({RunStatus.TRANSIENT, RunStatus.RATE_LIMITED})
 
 
@@ -315,13 +312,8 @@ class Executor:
             # A thread cannot be killed: cut its sockets, so a read in progress (a feed that
             # drips a byte at a time) ends now and every later request is refused.
             deadline.cut()
-            worker.join(CUT_GRACE)
-            if worker.is_alive():
-                log.warning(
-                    "%s: the timed-out run's thread is still going; the job's next runs are "
-                    "skipped until it ends",
-                    job.name,
-                )
+            # Recorded now, at the deadline. The thread keeps the job's lock until it ends, so
+            # the job's next run is skipped if it comes before that.
             return RunStatus.TIMED_OUT, None, f"timed out after {timeout:g}s", None
         if "error" in result:
             exc = result["error"]
