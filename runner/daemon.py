@@ -24,7 +24,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.date import DateTrigger
 
-from runner.config import Config, load_config
+from runner.accounts import token_manager, token_managers
+from runner.config import DEFAULT_ACCOUNT, Config, load_config
 from runner.errors import ConfigError
 from runner.execution import RETRYABLE, Executor, utcnow
 from runner.loader import LoadedJob, load_jobs
@@ -41,9 +42,13 @@ from runner.schedule import (
 )
 from runner.sdnotify import Notifier
 from runner.state import RunStatus, StateStore, open_state
-from runner.tokens import TokenManager, TokenStore
+from runner.tokens import TokenManager
 
 log = logging.getLogger("runner.daemon")
+
+# A daemon keeps a token the disk refuses in memory, so its jobs keep running while it
+# retries the write; it says so loudly and in its status until the write succeeds.
+_SPEND_WHEN_UNWRITABLE = True
 
 RETRY_SUFFIX = "@retry"
 CATCH_UP_SUFFIX = "@catch-up"
@@ -87,8 +92,10 @@ class Daemon:
         self.config: Config
         self.jobs: dict[str, LoadedJob] = {}
         self.state: StateStore
-        self.tokens: TokenManager
-        self.executor: Executor
+        # One token manager and one executor per account: a revoked account stops only its
+        # own jobs, and one account's refresh never waits on another's.
+        self.tokens: dict[str, TokenManager] = {}
+        self.executors: dict[str, Executor] = {}
         self.scheduler: BackgroundScheduler
 
     # -- start-up -----------------------------------------------------------------------------
@@ -122,9 +129,8 @@ class Daemon:
                     [f"{where}: jobs.{name}.schedule: cannot be scheduled: {_one_line(exc)}"]
                 ) from None
         if self.redactor is not None:
-            for secret in (config.spotify.client_secret, config.spotify.refresh_token):
-                if secret is not None:
-                    self.redactor.add(secret.get_secret_value())
+            for secret in config.secrets():
+                self.redactor.add(secret)
         return config, jobs
 
     def serve(self) -> int:
@@ -147,10 +153,11 @@ class Daemon:
         interrupted = self.state.mark_interrupted(self.now())
         if interrupted:
             log.warning("%d run(s) were interrupted by the last stop", interrupted)
-        self.tokens = self._token_manager(self.config)
-        self._announce_auth()
-        self.tokens.start()
-        self.executor = self._executor(self.config)
+        self.tokens = token_managers(self.config, spend_when_unwritable=_SPEND_WHEN_UNWRITABLE)
+        for tokens in self.tokens.values():
+            self._announce_auth(tokens)
+            tokens.start()
+        self._make_executors()
         self.scheduler = BackgroundScheduler(
             timezone=self.config.tzinfo(),
             executors={"default": ThreadPoolExecutor(max(4, len(self.jobs) + 2))},
@@ -175,30 +182,31 @@ class Daemon:
             return self._main_loop()
         finally:
             self._restore_signals()
-            self.tokens.stop()
+            for tokens in self.tokens.values():
+                tokens.stop()
             if not self.abandoned:
                 # Runs still going after shutdown_timeout would meet a closed database; the
                 # `run` command exits at once instead (os._exit), which releases it.
                 self.state.close()
 
-    def _executor(self, config: Config) -> Executor:
-        # A `run-job` refused because this daemon runs the job names it by this.
+    def _make_executors(self) -> None:
+        # A `run-job` refused because this daemon runs the job names it by `holder`.
         holder = f"the daemon (PID {os.getpid()})"
-        return Executor(config, self.tokens, self.state, now=self.now, holder=holder)
+        self.executors = {
+            name: Executor(self.config, tokens, self.state, now=self.now, holder=holder)
+            for name, tokens in self.tokens.items()
+        }
 
-    def _token_manager(self, config: Config) -> TokenManager:
-        # A daemon keeps a token the disk refuses in memory, so its jobs keep running while it
-        # retries the write; it says so loudly and in its status until the write succeeds.
-        return TokenManager(
-            config.spotify, TokenStore(config.state_dir), spend_when_unwritable=True
-        )
-
-    def _announce_auth(self) -> None:
-        status = self.tokens.status()
+    def _announce_auth(self, tokens: TokenManager) -> None:
+        status = tokens.status()
         if status.needs_auth:
+            reason = status.reason or "not authorized"
+            suffix = ": run 'spotify-runner auth'"
             log.error(
-                "%s: run 'spotify-runner auth'; jobs will wait for it",
-                status.reason or "not authorized",
+                "account %s: %s: run '%s'; its jobs will wait for it",
+                tokens.account,
+                reason.removesuffix(suffix),
+                tokens.auth_command,
             )
 
     # -- scheduling ---------------------------------------------------------------------------
@@ -209,7 +217,7 @@ class Daemon:
             return
         tz = self.config.tzinfo()
         now = self.now()
-        last, caught_up_at = slot_history(self.state, job.name)
+        last, caught_up_at = slot_history(self.state, job.name, job.config.account)
         decided = plan(
             job.config.schedule,
             tz,
@@ -268,7 +276,11 @@ class Daemon:
             until = held.astimezone(self.config.tzinfo())
             reason = f"Spotify rate-limited this app until {until:%Y-%m-%d %H:%M:%S %Z}"
             self.state.record_skipped(
-                name, scheduled_at=scheduled_at or self._slot(name), at=self.now(), reason=reason
+                name,
+                scheduled_at=scheduled_at or self._slot(name),
+                at=self.now(),
+                reason=reason,
+                account=job.config.account,
             )
             log.warning("%s: skipped, %s", name, reason)
             return
@@ -279,6 +291,7 @@ class Daemon:
                 scheduled_at=scheduled_at or self._slot(name),
                 at=self.now(),
                 reason="the previous run is still going",
+                account=job.config.account,
             )
             log.warning("%s: skipped, the previous run is still going", name)
             return
@@ -288,7 +301,7 @@ class Daemon:
         # slot on the schedule (not its actual, possibly late or jittered, start).
         scheduled = scheduled_at or self._slot(name)
         try:
-            outcome = self.executor.run(
+            outcome = self.executors[job.config.account].run(
                 job, scheduled_at=scheduled, attempt=attempt, trigger=trigger
             )
             if outcome.status is RunStatus.SKIPPED:
@@ -356,7 +369,11 @@ class Daemon:
         # APScheduler's run time includes jitter; the record names the slot on the schedule.
         exact = self._exact.get(name)
         slot = slot_of(exact, times[-1]) if exact is not None else times[-1]
-        self.state.record_skipped(name, scheduled_at=slot, at=self.now(), reason=reason)
+        job = self.jobs.get(name)
+        account = job.config.account if job is not None else DEFAULT_ACCOUNT
+        self.state.record_skipped(
+            name, scheduled_at=slot, at=self.now(), reason=reason, account=account
+        )
 
     def _status_text(self) -> str:
         upcoming = [
@@ -367,10 +384,19 @@ class Daemon:
         if not upcoming:
             return "no runs scheduled"
         when, name = min(upcoming)
-        prefix = "needs authorization; " if self.tokens.needs_auth else ""
-        unsaved = self.tokens.status().unsaved
-        if unsaved is not None:
-            prefix += f"NEEDS ATTENTION: the new Spotify token is not saved ({unsaved}); "
+        waiting = [name for name, tokens in self.tokens.items() if tokens.needs_auth]
+        prefix = ""
+        if waiting == [DEFAULT_ACCOUNT]:
+            prefix = "needs authorization; "
+        elif waiting:
+            prefix = f"account {', '.join(waiting)} needs authorization; "
+        for account, tokens in self.tokens.items():
+            unsaved = tokens.status().unsaved
+            if unsaved is not None:
+                whose = "" if account == DEFAULT_ACCOUNT else f" of account {account}"
+                prefix += (
+                    f"NEEDS ATTENTION: the new Spotify token{whose} is not saved ({unsaved}); "
+                )
         held = self._rate_limited_until
         if held is not None and self.now() < held:
             prefix += f"rate-limited until {held.astimezone(self.config.tzinfo()):%H:%M:%S}; "
@@ -439,6 +465,20 @@ class Daemon:
         log.info("stopped")
         return 0
 
+    def _replace_token_managers(self, config: Config) -> None:
+        """New managers for the accounts whose settings changed; the others keep theirs."""
+        same_app = config.spotify == self.config.spotify
+        for name, tokens in list(self.tokens.items()):
+            if not same_app or self.config.accounts.get(name) != config.accounts.get(name):
+                tokens.stop()
+                del self.tokens[name]
+        for name in config.accounts:
+            if name not in self.tokens:
+                tokens = token_manager(config, name, spend_when_unwritable=_SPEND_WHEN_UNWRITABLE)
+                self._announce_auth(tokens)
+                tokens.start()
+                self.tokens[name] = tokens
+
     def reload(self) -> bool:
         """Re-reads the config; keeps the old one running when the new one is invalid."""
         self.notifier.reloading()
@@ -458,12 +498,9 @@ class Daemon:
             self.notifier.ready(self._status_text())
             return False
         old = self.jobs
-        if config.spotify != self.config.spotify:
-            self.tokens.stop()
-            self.tokens = self._token_manager(config)
-            self.tokens.start()
+        self._replace_token_managers(config)
         self.config = config
-        self.executor = self._executor(config)
+        self._make_executors()
         self.jobs = jobs
         for name in set(old) - set(jobs):
             for suffix in ("", RETRY_SUFFIX, CATCH_UP_SUFFIX):

@@ -120,10 +120,10 @@ class Executor:
 
     Args:
         config: the loaded config (API URL, timezone).
-        tokens: the daemon's single token manager.
+        tokens: the token manager of the account the jobs run as.
         state: run history and job state.
         now: the clock for recorded times.
-        account: which account's history and state to use.
+        account: which account's history and state to use; the token manager's by default.
         redactor: the process's redaction filter, for the run's own captured log lines.
         on_request: told about every request the run's clients send (for metrics).
         holder: who runs the jobs, as a refused run elsewhere names it ("the daemon (PID 12)").
@@ -136,7 +136,7 @@ class Executor:
         state: StateStore,
         *,
         now: Callable[[], datetime] = utcnow,
-        account: str = "default",
+        account: str | None = None,
         redactor: RedactingFilter | None = None,
         on_request: RequestObserver | None = None,
         holder: str | None = None,
@@ -146,7 +146,7 @@ class Executor:
         self.tokens = tokens
         self.state = state
         self.now = now
-        self.account = account
+        self.account = tokens.account if account is None else account
         self.capture = RunLogCapture(redactor)
         self.on_request = on_request
 
@@ -155,13 +155,13 @@ class Executor:
         if self.tokens.needs_auth and not self.tokens.reload_from_store():
             status = self.tokens.status()
             return AuthError(
-                f"{status.reason or 'authorization needed'}: run 'spotify-runner auth'"
+                f"{status.reason or 'authorization needed'}: run '{self.tokens.auth_command}'"
             )
         granted = self.tokens.status().scopes
         missing = set(job.module.scopes) - set(granted)
         # An adopted hand-made token reports its scopes only after the first refresh.
         if granted and missing:
-            return MissingScopes(missing)
+            return MissingScopes(missing, self.tokens.auth_command)
         return None
 
     def run(
@@ -240,7 +240,12 @@ class Executor:
                 record,
             )
             level = logging.INFO if status is RunStatus.OK else logging.ERROR
-            log.log(level, "%s", outcome.line(), extra={"job": job.name, "status": status.value})
+            log.log(
+                level,
+                "%s",
+                outcome.line(),
+                extra={"job": job.name, "status": status.value, "account": self.account},
+            )
         self.state.save_run_log(run_id, runlog.text())
         return replace(outcome, log_tail=runlog.tail())
 

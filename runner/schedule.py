@@ -327,12 +327,14 @@ class RunHistory(Protocol):
     ) -> list[Any]: ...
 
 
-def slot_history(state: RunHistory, job: str) -> tuple[datetime | None, datetime | None]:
+def slot_history(
+    state: RunHistory, job: str, account: str = "default"
+) -> tuple[datetime | None, datetime | None]:
     """The job's last slot and, when a catch-up run made it up, when that run started."""
-    last = state.last_scheduled_at(job)
+    last = state.last_scheduled_at(job, account=account)
     if last is None:
         return None, None
-    for record in state.runs(job, limit=20):
+    for record in state.runs(job, limit=20, account=account):
         if record.scheduled_at == last and record.trigger == "catch_up":
             return last, record.started_at
     return last, None

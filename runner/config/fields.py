@@ -241,13 +241,18 @@ def check_timezone(value: Any) -> str:
     return name
 
 
-_JOB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 
 
-def check_job_name(value: str) -> str:
-    if not _JOB_NAME.fullmatch(value):
-        raise fail(
-            f"bad job name '{value}': use letters, digits, '_' and '-', "
-            "starting with a letter or digit"
-        )
-    return value
+def check_name(kind: str) -> Callable[[str], str]:
+    """A check for job and account names: they name history keys and folders."""
+
+    def check(value: str) -> str:
+        if not _NAME.fullmatch(value):
+            raise fail(
+                f"bad {kind} name '{value}': use letters, digits, '_' and '-', "
+                "starting with a letter or digit"
+            )
+        return value
+
+    return check

@@ -29,7 +29,7 @@ from runner.config.fields import (
     check_at,
     check_base_url,
     check_cron,
-    check_job_name,
+    check_name,
     check_redirect_uri,
     check_timezone,
     empty_mapping,
@@ -50,6 +50,7 @@ DEFAULT_REDIRECT_URI = "http://127.0.0.1:8888/callback"
 DEFAULT_ACCOUNTS_URL = "https://accounts.spotify.com"
 DEFAULT_API_URL = "https://api.spotify.com/v1"
 APP_NAME = "spotify-runner"
+DEFAULT_ACCOUNT = "default"
 
 
 class SpotifyConfig(BaseModel):
@@ -79,6 +80,22 @@ class SpotifyConfig(BaseModel):
     refresh_token: Secret = None
     accounts_url: Annotated[Text, AfterValidator(check_base_url)] = DEFAULT_ACCOUNTS_URL
     api_url: Annotated[Text, AfterValidator(check_base_url)] = DEFAULT_API_URL
+
+
+class AccountConfig(BaseModel):
+    """One Spotify user the jobs run as (`accounts.NAME`).
+
+    The refresh token follows the same rules as `spotify.refresh_token`: inline (usually
+    `${ENV_VAR}`), `refresh_token_file`, or `$CREDENTIALS_DIRECTORY/spotify_refresh_token_NAME`;
+    most accounts leave it out and are authorized with `spotify-runner auth --account NAME`.
+
+    Attributes:
+        refresh_token: a token made elsewhere, to skip `auth`; None if unset.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    refresh_token: Secret = None
 
 
 class ScheduleConfig(BaseModel):
@@ -144,6 +161,8 @@ class JobConfig(BaseModel):
 
     Attributes:
         job: the job module's name, resolved later by `runner.loader`.
+        account: the account it runs as; the loader fills in the only account when the config
+            has one and the job names none.
         schedule: when it runs.
         catch_up: run once at start when a run was missed while the daemon was down.
         retries: how many times a transient failure is retried (0..20).
@@ -155,6 +174,7 @@ class JobConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     job: Annotated[Text, AfterValidator(non_empty)]
+    account: Annotated[Text, AfterValidator(check_name("account"))] = DEFAULT_ACCOUNT
     schedule: ScheduleConfig
     catch_up: Flag = False
     retries: Annotated[int, BeforeValidator(to_int), AfterValidator(between(0, 20))] = 3
@@ -172,6 +192,8 @@ class Config(BaseModel):
 
     Attributes:
         spotify: the Spotify app.
+        accounts: the Spotify users, by name; without `accounts:` in the file, one account
+            named "default" holding `spotify.refresh_token`.
         state_dir: token store and run history; absolute.
         timezone: IANA name the schedules are read in.
         jobs_dir: an optional folder of drop-in job modules; absolute.
@@ -183,6 +205,9 @@ class Config(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     spotify: SpotifyConfig
+    accounts: dict[Annotated[str, AfterValidator(check_name("account"))], AccountConfig] = Field(
+        default_factory=lambda: {DEFAULT_ACCOUNT: AccountConfig()}
+    )
     state_dir: Path
     timezone: Annotated[str, BeforeValidator(check_timezone)]
     jobs_dir: Path | None = None
@@ -190,7 +215,7 @@ class Config(BaseModel):
         Duration, AfterValidator(at_least(timedelta())), AfterValidator(at_most(MAX_TIMEOUT))
     ] = timedelta(seconds=30)
     jobs: Annotated[
-        dict[Annotated[str, AfterValidator(check_job_name)], JobConfig],
+        dict[Annotated[str, AfterValidator(check_name("job"))], JobConfig],
         BeforeValidator(empty_mapping),
     ] = Field(default_factory=dict)
     source: str = "config.yaml"
@@ -201,6 +226,26 @@ class Config(BaseModel):
     def tzinfo(self) -> ZoneInfo:
         """The configured time zone."""
         return ZoneInfo(self.timezone)
+
+    def secrets(self) -> list[str]:
+        """Every secret in the config, in clear: for the log redaction filter only."""
+        values = [self.spotify.client_secret, self.spotify.refresh_token]
+        values += [account.refresh_token for account in self.accounts.values()]
+        return sorted({value.get_secret_value() for value in values if value is not None})
+
+    def account_of(self, job: str) -> str:
+        """The account a configured job runs as."""
+        return self.jobs[job].account
+
+    def jobs_of(self, account: str) -> list[str]:
+        """The names of the jobs that run as `account`, in config order."""
+        return [name for name, job in self.jobs.items() if job.account == account]
+
+    def auth_command(self, account: str) -> str:
+        """The command that (re-)authorizes `account`, as messages quote it."""
+        if list(self.accounts) == [DEFAULT_ACCOUNT]:
+            return "spotify-runner auth"
+        return f"spotify-runner auth --account {account}"
 
     def locate(self, *key_path: str | int) -> str:
         """Where a value sits in the file, as `FILE:LINE:COL`.
@@ -236,6 +281,7 @@ class Config(BaseModel):
 # Keys accepted besides the model's fields, and keys the user may not write.
 EXTRA_KEYS: dict[type[BaseModel], tuple[str, ...]] = {
     SpotifyConfig: ("client_secret_file", "refresh_token_file"),
+    AccountConfig: ("refresh_token_file",),
 }
 HIDDEN_KEYS: dict[type[BaseModel], tuple[str, ...]] = {Config: ("source",)}
 
