@@ -84,7 +84,7 @@ def classify(exc: BaseException) -> tuple[RunStatus, str, float | None]:
     if isinstance(exc, RunTimedOut):
         return RunStatus.TIMED_OUT, str(exc), None
     if isinstance(exc, TransientError):
-        return RunStatus.TRANSIENT, str(exc), None
+        return RunStatus.TRANSIENT, str(exc), exc.retry_after
     if isinstance(exc, DryRunWrite):
         text = str(exc)
         # The transport's message already says so; do not say it twice.
@@ -118,10 +118,10 @@ class Executor:
 
     Args:
         config: the loaded config (API URL, timezone).
-        tokens: the daemon's single token manager.
+        tokens: the token manager of the account the jobs run as.
         state: run history and job state.
         now: the clock for recorded times.
-        account: which account's history and state to use.
+        account: which account's history and state to use; the token manager's by default.
         redactor: the process's redaction filter, for the run's own captured log lines.
         on_request: told about every request the run's clients send (for metrics).
     """
@@ -133,7 +133,7 @@ class Executor:
         state: StateStore,
         *,
         now: Callable[[], datetime] = utcnow,
-        account: str = "default",
+        account: str | None = None,
         redactor: RedactingFilter | None = None,
         on_request: RequestObserver | None = None,
     ) -> None:
@@ -141,7 +141,7 @@ class Executor:
         self.tokens = tokens
         self.state = state
         self.now = now
-        self.account = account
+        self.account = tokens.account if account is None else account
         self.capture = RunLogCapture(redactor)
         self.on_request = on_request
 
@@ -150,13 +150,13 @@ class Executor:
         if self.tokens.needs_auth and not self.tokens.reload_from_store():
             status = self.tokens.status()
             return AuthError(
-                f"{status.reason or 'authorization needed'}: run 'spotify-runner auth'"
+                f"{status.reason or 'authorization needed'}: run '{self.tokens.auth_command}'"
             )
         granted = self.tokens.status().scopes
         missing = set(job.module.scopes) - set(granted)
         # An adopted hand-made token reports its scopes only after the first refresh.
         if granted and missing:
-            return MissingScopes(missing)
+            return MissingScopes(missing, self.tokens.auth_command)
         return None
 
     def run(
@@ -201,7 +201,12 @@ class Executor:
                 record,
             )
             level = logging.INFO if status is RunStatus.OK else logging.ERROR
-            log.log(level, "%s", outcome.line(), extra={"job": job.name, "status": status.value})
+            log.log(
+                level,
+                "%s",
+                outcome.line(),
+                extra={"job": job.name, "status": status.value, "account": self.account},
+            )
         self.state.save_run_log(run_id, runlog.text())
         return replace(outcome, log_tail=runlog.tail())
 

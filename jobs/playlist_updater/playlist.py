@@ -13,8 +13,8 @@ What the job remembers in `ctx.state` (saved only when a run succeeds):
 - `pending`: the write a run is about to send, saved (`ctx.checkpoint`) before the first request:
   `{playlist, base, adds, had, after, then, sent_at}`: the snapshot_id it started from, the tracks
   it adds (bare IDs) and how many copies of each the playlist held before, the items it leads to,
-  the state entries
-  that become true once it is applied (the feed positions), and when its latest request was sent.
+  the state entries that become true once it is applied (the sources' positions, `sources`), and
+  when its latest request was sent.
   A run that crashed, timed out or never heard back leaves it behind, and the next one settles it
   before reading the sources (`settle`): what landed is not sent again. A request that was never
   answered may still be applied for a while (`SETTLE_SECONDS`); until then the next attempt waits
@@ -350,8 +350,8 @@ class Playlists:
     def settle(self, look: Look) -> Look:
         """Finds out what became of the write an earlier attempt left pending.
 
-        Applied: the state entries it was to make true (the feed positions) are taken over, so
-        its tracks are not added again. Partly applied: the same, and `look.base` puts the
+        Applied: the state entries it was to make true (the sources' positions) are taken over,
+        so its tracks are not added again. Partly applied: the same, and `look.base` puts the
         tracks that did not land where they were meant to go. Not applied: forgotten, so the run
         does it again.
 
