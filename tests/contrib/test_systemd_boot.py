@@ -334,7 +334,8 @@ def test_a_job_runs_and_jobs_as_root_sees_the_daemon(machine: Machine) -> None:
     status = status_json(m)
     pid = int(show(m, "spotify-runner", "MainPID")["MainPID"])
     assert status["daemon"] == {"running": True, "pid": pid}
-    assert status["account"]["authorized"] is True
+    (account,) = status["accounts"]
+    assert account["authorized"] is True
     assert "hint" not in status
     # The same config without state_dir reads root's own default, which is empty: it says so.
     m.sh(f"grep -v '^state_dir:' {CONFIG} > /root/no-state-dir.yaml")
