@@ -119,7 +119,7 @@ class Gatherer:
         self.ctx = ctx
         self.options = options
         self.tracks = Lru(ctx.state, "tracks")
-        self.http = http or Http(deadline=_deadline(ctx))
+        self.http = http or _http_for(ctx)
         self.resolver = Resolver(ctx, options.override_keys, self.known, self.remember)
 
     def known(self, uri: str) -> Candidate | None:
@@ -224,7 +224,8 @@ class Gatherer:
                     isinstance(previous, list) and previous
                 ):
                     tracks = [self.known(str(uri)) or Candidate(str(uri)) for uri in previous]
-                    result.kept.append(spec.name)
+                    if not reading.unchanged:  # "not modified" is the normal idle poll
+                        result.kept.append(spec.name)
                 elif outside or "uris" in state:
                     state["uris"] = [track.uri for track in tracks]
             result.tracks.extend(tracks)
@@ -251,10 +252,14 @@ class Gatherer:
         result.log_order = [filled.get(c.uri, c) if not c.name else c for c in result.log_order]
 
 
-def _deadline(ctx: JobContext) -> float | None:
-    """The run's deadline on the monotonic clock, when the runner gives one."""
+def _http_for(ctx: JobContext) -> Http:
+    """The run's source HTTP, bound to the run's deadline when the runner gives one."""
     deadline = getattr(ctx, "deadline", None)
-    return float(deadline) if isinstance(deadline, int | float) else None
+    factory = getattr(ctx, "http", None)
+    remaining = getattr(deadline, "remaining", None)
+    if callable(factory) and callable(remaining):
+        return Http(remaining=remaining, session_factory=factory)
+    return Http()
 
 
 def _pack(candidate: Candidate) -> list[Any]:

@@ -36,6 +36,7 @@ class World:
 def build_world(fake: FakeSpotify, clock: ManualClock) -> World:
     """Fill `fake` for alice: tracks, an album, an artist, a show, an audiobook, a playlist with
     a cover, a library, top items, a play, two devices and playback."""
+    fake.add_user("bob", "Bob")
     tracks = fake.make_tracks(5)
     album = fake.add_album("Kind of Blue", ["Miles Davis"], ["So What", "Blue in Green"])
     album_tracks = fake.album_tracks(album)

@@ -166,13 +166,15 @@ class Http:
     """One run's HTTP for the sources; `sent` counts the requests it made.
 
     Args:
-        deadline: a `clock()` value after which no request may still be running.
+        remaining: seconds left of the run (its deadline); None when unbounded.
+        session_factory: makes the session (the run's deadline-bound one, when it has one).
         max_bytes: the default body cap.
         clock: monotonic seconds (tests pass their own).
         sleep: how waits are made (tests pass their own).
     """
 
-    deadline: float | None = None
+    remaining: Callable[[], float] | None = None
+    session_factory: Callable[[], requests.Session] = requests.Session
     max_bytes: int = MAX_BYTES
     timeout: tuple[float, float] = TIMEOUT
     clock: Callable[[], float] = time.monotonic
@@ -184,7 +186,7 @@ class Http:
     def session(self) -> requests.Session:
         """The run's session (made on first use)."""
         if self._session is None:
-            self._session = requests.Session()
+            self._session = self.session_factory()
             self._session.max_redirects = MAX_REDIRECTS
             self._session.headers.update(
                 {"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate"}
@@ -212,13 +214,13 @@ class Http:
         self.sleep(delay)
 
     def _time_left(self, needed: float) -> bool:
-        return self.deadline is None or self.deadline - self.clock() > needed
+        return self.remaining is None or self.remaining() > needed
 
     def _timeouts(self, what: str) -> tuple[float, float]:
         connect, read = self.timeout
-        if self.deadline is None:
+        if self.remaining is None:
             return connect, read
-        left = self.deadline - self.clock()
+        left = self.remaining()
         if left <= 0.5:
             raise TransientError(f"{what}: the run's time is up before the request could start")
         return min(connect, left), min(read, left)

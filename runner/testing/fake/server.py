@@ -6,6 +6,7 @@ import contextlib
 import json
 import math
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -61,6 +62,12 @@ class _Server(ThreadingHTTPServer):
             with self._conn_lock:
                 self._connections.discard(request)
                 self._workers.discard(threading.current_thread())
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up early is its own business; anything else is a fake bug."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
     def close_connections(self) -> None:
         """Wake every worker blocked on an idle keep-alive connection, then wait for them."""

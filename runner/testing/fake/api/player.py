@@ -212,8 +212,8 @@ def play(ctx: Ctx) -> Response:
     if "context_uri" not in body and "uris" not in body:
         _loaded(ctx)
         if not player.is_playing:
-            player.is_playing = True
             playback.settle(ctx.state, player)
+            player.is_playing = True
         return no_content()
     if "context_uri" in body and "uris" in body:
         raise ApiError(400, "Only one of context_uri and uris may be given")
