@@ -24,7 +24,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.date import DateTrigger
 
-from runner.config import Config, load_config
+from runner.accounts import token_manager
+from runner.config import DEFAULT_ACCOUNT, Config, load_config
 from runner.errors import ConfigError
 from runner.execution import RETRYABLE, Executor, utcnow
 from runner.liveness import HEARTBEAT, Liveness
@@ -37,6 +38,7 @@ from runner.notify.urls import register_url_secrets
 from runner.schedule import (
     MISFIRE_GRACE_TIME,
     misfire_grace_time,
+    next_fire_times,
     plan,
     retry_delay,
     slot_history,
@@ -44,10 +46,14 @@ from runner.schedule import (
 )
 from runner.sdnotify import Notifier
 from runner.state import RunRecord, RunStatus, StateStore, open_state
-from runner.tokens import TokenManager, TokenStore
+from runner.tokens import TokenManager
 from runner.web.server import WebServer
 
 log = logging.getLogger("runner.daemon")
+
+# A daemon keeps a token the disk refuses in memory, so its jobs keep running while it
+# retries the write; it says so loudly and in its status until the write succeeds.
+_SPEND_WHEN_UNWRITABLE = True
 
 RETRY_SUFFIX = "@retry"
 CATCH_UP_SUFFIX = "@catch-up"
@@ -93,8 +99,10 @@ class Daemon:
         self.config: Config
         self.jobs: dict[str, LoadedJob] = {}
         self.state: StateStore
-        self.tokens: TokenManager
-        self.executor: Executor
+        # One token manager and one executor per account: a revoked account stops only its
+        # own jobs, and one account's refresh never waits on another's.
+        self.tokens: dict[str, TokenManager] = {}
+        self.executors: dict[str, Executor] = {}
         self.scheduler: BackgroundScheduler
         self.notify: NotifyService
         self.metrics: Metrics
@@ -104,12 +112,36 @@ class Daemon:
     # -- start-up -----------------------------------------------------------------------------
 
     def _load(self) -> tuple[Config, dict[str, LoadedJob]]:
-        config = load_config(self.config_path)
-        jobs = load_jobs(config)
+        """Loads and checks the config, its jobs and their schedules.
+
+        Raises:
+            ConfigError: for any problem, whatever raised it: at start that is exit 2 (which
+                systemd's RestartPreventExitStatus=2 does not restart), on SIGHUP the running
+                config is kept.
+        """
+        try:
+            config = load_config(self.config_path)
+            jobs = load_jobs(config)
+        except ConfigError:
+            raise
+        except Exception as exc:
+            raise ConfigError([f"{self.config_path}: cannot be loaded: {_one_line(exc)}"]) from None
+        now = self.now()
+        for name, job in jobs.items():
+            try:
+                # Everything the scheduler will compute, computed once now: a value that
+                # passed the checks yet breaks the date arithmetic is a config problem.
+                exact = plan(job.config.schedule, config.tzinfo(), now=now, last_scheduled=now)
+                if exact.exact is not None:
+                    next_fire_times(exact.exact, now, 1)
+            except Exception as exc:
+                where = config.locate("jobs", name, "schedule")
+                raise ConfigError(
+                    [f"{where}: jobs.{name}.schedule: cannot be scheduled: {_one_line(exc)}"]
+                ) from None
         if self.redactor is not None:
-            for secret in (config.spotify.client_secret, config.spotify.refresh_token):
-                if secret is not None:
-                    self.redactor.add(secret.get_secret_value())
+            for secret in config.secrets():
+                self.redactor.add(secret)
             register_url_secrets(self.redactor, config)
         return config, jobs
 
@@ -135,7 +167,9 @@ class Daemon:
             log.warning("%d run(s) were interrupted by the last stop", interrupted)
         live = Live(
             next_runs=self._next_runs,
-            authorization_ends=lambda: {"default": self.tokens.status().expires_at},
+            authorization_ends=lambda: {
+                name: tokens.status().expires_at for name, tokens in self.tokens.items()
+            },
             rate_limited_until=lambda: self._rate_limited_until,
         )
         self.metrics = Metrics(live, api_url=self.config.spotify.api_url)
@@ -145,10 +179,13 @@ class Daemon:
         except BaseException:
             self.state.close()
             raise
-        self.tokens = self._token_manager(self.config)
-        self._announce_auth()
-        self.tokens.start()
-        self.executor = self._executor(self.config)
+        self.tokens = {
+            name: self._token_manager(self.config, name) for name in self.config.accounts
+        }
+        for tokens in self.tokens.values():
+            self._announce_auth(tokens)
+            tokens.start()
+        self._make_executors()
         self.notify = NotifyService(self.config, self.state, now=self.now, scrub=self._scrub)
         self.scheduler = BackgroundScheduler(
             timezone=self.config.tzinfo(),
@@ -184,7 +221,8 @@ class Daemon:
             return self._main_loop()
         finally:
             self._restore_signals()
-            self.tokens.stop()
+            for tokens in self.tokens.values():
+                tokens.stop()
             # Bounded by the delivery timeout: a hanging receiver never holds up a stop.
             self.notify.close()
             if self.web is not None:
@@ -194,25 +232,30 @@ class Daemon:
                 # `run` command exits at once instead (os._exit), which releases it.
                 self.state.close()
 
-    def _token_manager(self, config: Config) -> TokenManager:
-        # A daemon keeps a token the disk refuses in memory, so its jobs keep running while it
-        # retries the write; it says so loudly and in its status until the write succeeds.
-        return TokenManager(
-            config.spotify,
-            TokenStore(config.state_dir),
-            spend_when_unwritable=True,
-            session_factory=self.metrics.token_sessions("default"),
+    def _token_manager(self, config: Config, account: str) -> TokenManager:
+        # Its token-endpoint answers are counted (spotify_runner_token_refreshes_total).
+        return token_manager(
+            config,
+            account,
+            spend_when_unwritable=_SPEND_WHEN_UNWRITABLE,
+            session_factory=self.metrics.token_sessions(account),
         )
 
-    def _executor(self, config: Config) -> Executor:
-        return Executor(
-            config,
-            self.tokens,
-            self.state,
-            now=self.now,
-            redactor=self.redactor,
-            on_request=self.metrics.request,
-        )
+    def _make_executors(self) -> None:
+        # A `run-job` refused because this daemon runs the job names it by `holder`.
+        holder = f"the daemon (PID {os.getpid()})"
+        self.executors = {
+            name: Executor(
+                self.config,
+                tokens,
+                self.state,
+                now=self.now,
+                holder=holder,
+                redactor=self.redactor,
+                on_request=self.metrics.request,
+            )
+            for name, tokens in self.tokens.items()
+        }
 
     def _start_web(self) -> None:
         """Binds `http.listen` before anything is scheduled: a port in use is exit 2."""
@@ -239,12 +282,16 @@ class Daemon:
     def _scrub(self, text: str) -> str:
         return self.redactor.scrub(text) if self.redactor is not None else redact(text)
 
-    def _announce_auth(self) -> None:
-        status = self.tokens.status()
+    def _announce_auth(self, tokens: TokenManager) -> None:
+        status = tokens.status()
         if status.needs_auth:
+            reason = status.reason or "not authorized"
+            suffix = ": run 'spotify-runner auth'"
             log.error(
-                "%s: run 'spotify-runner auth'; jobs will wait for it",
-                status.reason or "not authorized",
+                "account %s: %s: run '%s'; its jobs will wait for it",
+                tokens.account,
+                reason.removesuffix(suffix),
+                tokens.auth_command,
             )
 
     # -- scheduling ---------------------------------------------------------------------------
@@ -255,7 +302,7 @@ class Daemon:
             return
         tz = self.config.tzinfo()
         now = self.now()
-        last, caught_up_at = slot_history(self.state, job.name)
+        last, caught_up_at = slot_history(self.state, job.name, job.config.account)
         decided = plan(
             job.config.schedule,
             tz,
@@ -313,11 +360,11 @@ class Daemon:
             # prolong it. The rate-limited job's own retry is scheduled for when it ends.
             until = held.astimezone(self.config.tzinfo())
             reason = f"Spotify rate-limited this app until {until:%Y-%m-%d %H:%M:%S %Z}"
-            self._skipped(name, scheduled_at or self._slot(name), reason)
+            self._skipped(job, scheduled_at or self._slot(name), reason)
             return
         busy = self._busy.setdefault(name, threading.Lock())
         if not busy.acquire(blocking=False):
-            self._skipped(name, scheduled_at or self._slot(name), "the previous run is still going")
+            self._skipped(job, scheduled_at or self._slot(name), "the previous run is still going")
             return
         with self._inflight_cv:
             self._inflight += 1
@@ -326,9 +373,11 @@ class Daemon:
         scheduled = scheduled_at or self._slot(name)
         try:
             self.notify.run_started(name)
-            outcome = self.executor.run(
+            outcome = self.executors[job.config.account].run(
                 job, scheduled_at=scheduled, attempt=attempt, trigger=trigger
             )
+            if outcome.status is RunStatus.SKIPPED:
+                log.warning("%s: skipped, %s", name, outcome.summary)
             if outcome.status is RunStatus.RATE_LIMITED and outcome.retry_after:
                 self._hold(outcome.retry_after)
             retry = outcome.status in RETRYABLE and attempt <= job.config.retries
@@ -345,12 +394,16 @@ class Daemon:
                 self._inflight_cv.notify_all()
             self.notifier.status(self._status_text())
 
-    def _skipped(self, name: str, scheduled_at: datetime, reason: str) -> RunRecord:
+    def _skipped(self, job: LoadedJob, scheduled_at: datetime, reason: str) -> RunRecord:
         """Records a run that did not happen, with the reason, and tells whoever watches runs."""
         record = self.state.record_skipped(
-            name, scheduled_at=scheduled_at, at=self.now(), reason=reason
+            job.name,
+            scheduled_at=scheduled_at,
+            at=self.now(),
+            reason=reason,
+            account=job.config.account,
         )
-        log.warning("%s: skipped, %s", name, reason)
+        log.warning("%s: skipped, %s", job.name, reason)
         self._finished(record, final=True)
         return record
 
@@ -420,7 +473,7 @@ class Daemon:
         # APScheduler's run time includes jitter; the record names the slot on the schedule.
         exact = self._exact.get(name)
         slot = slot_of(exact, times[-1]) if exact is not None else times[-1]
-        self._skipped(name, slot, reason)
+        self._skipped(self.jobs[name], slot, reason)
 
     def _status_text(self) -> str:
         upcoming = [
@@ -431,10 +484,19 @@ class Daemon:
         if not upcoming:
             return "no runs scheduled"
         when, name = min(upcoming)
-        prefix = "needs authorization; " if self.tokens.needs_auth else ""
-        unsaved = self.tokens.status().unsaved
-        if unsaved is not None:
-            prefix += f"NEEDS ATTENTION: the new Spotify token is not saved ({unsaved}); "
+        waiting = [name for name, tokens in self.tokens.items() if tokens.needs_auth]
+        prefix = ""
+        if waiting == [DEFAULT_ACCOUNT]:
+            prefix = "needs authorization; "
+        elif waiting:
+            prefix = f"account {', '.join(waiting)} needs authorization; "
+        for account, tokens in self.tokens.items():
+            unsaved = tokens.status().unsaved
+            if unsaved is not None:
+                whose = "" if account == DEFAULT_ACCOUNT else f" of account {account}"
+                prefix += (
+                    f"NEEDS ATTENTION: the new Spotify token{whose} is not saved ({unsaved}); "
+                )
         held = self._rate_limited_until
         if held is not None and self.now() < held:
             prefix += f"rate-limited until {held.astimezone(self.config.tzinfo()):%H:%M:%S}; "
@@ -462,8 +524,13 @@ class Daemon:
             signal.signal(sig, old)
         self._old_handlers.clear()
 
+    def _check_authorizations(self) -> None:
+        """The 14/3/1-day warnings before each account's authorization ends."""
+        for name, tokens in self.tokens.items():
+            self.notify.authorization_ends(name, tokens.status().expires_at)
+
     def _main_loop(self) -> int:
-        self.notify.authorization_ends("default", self.tokens.status().expires_at)
+        self._check_authorizations()
         interval = self.notifier.watchdog_interval()
         tick = min(interval, 30.0) if interval else 30.0
         while True:
@@ -474,7 +541,7 @@ class Daemon:
             if interval and self.liveness.alive():
                 # The signal /healthz reports: a stalled scheduler lets systemd restart us.
                 self.notifier.watchdog()
-            self.notify.authorization_ends("default", self.tokens.status().expires_at)
+            self._check_authorizations()
             # The scheduler sleeps on the monotonic clock, which stops during suspend: a nudge
             # each tick makes it notice runs that came due while the machine slept.
             self.scheduler.wakeup()
@@ -506,6 +573,20 @@ class Daemon:
         log.info("stopped")
         return 0
 
+    def _replace_token_managers(self, config: Config) -> None:
+        """New managers for the accounts whose settings changed; the others keep theirs."""
+        same_app = config.spotify == self.config.spotify
+        for name, tokens in list(self.tokens.items()):
+            if not same_app or self.config.accounts.get(name) != config.accounts.get(name):
+                tokens.stop()
+                del self.tokens[name]
+        for name in config.accounts:
+            if name not in self.tokens:
+                tokens = self._token_manager(config, name)
+                self._announce_auth(tokens)
+                tokens.start()
+                self.tokens[name] = tokens
+
     def reload(self) -> bool:
         """Re-reads the config; keeps the old one running when the new one is invalid."""
         self.notifier.reloading()
@@ -516,6 +597,10 @@ class Daemon:
                 log.error("reload failed, keeping the running config: %s", line)
             self.notifier.ready(self._status_text())
             return False
+        except Exception as exc:  # a reload never takes the daemon down
+            log.error("reload failed, keeping the running config: %s", _one_line(exc))
+            self.notifier.ready(self._status_text())
+            return False
         if config.state_dir != self.config.state_dir:
             log.error("reload: state_dir cannot change while running; restart to move it")
             self.notifier.ready(self._status_text())
@@ -523,12 +608,9 @@ class Daemon:
         if config.http != self.config.http:
             log.warning("reload: http changes take effect at the next restart")
         old = self.jobs
-        if config.spotify != self.config.spotify:
-            self.tokens.stop()
-            self.tokens = self._token_manager(config)
-            self.tokens.start()
+        self._replace_token_managers(config)
         self.config = config
-        self.executor = self._executor(config)
+        self._make_executors()
         self.notify.reconfigure(config)
         self.jobs = jobs
         for name in set(old) - set(jobs):
@@ -550,3 +632,8 @@ class Daemon:
         )
         self.notifier.ready(self._status_text())
         return True
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

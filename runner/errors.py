@@ -50,23 +50,30 @@ class AuthError(RunnerError):
 class AuthorizationNeeded(AuthError):
     """No usable refresh token: the user must run `spotify-runner auth`."""
 
-    def __init__(self, reason: str = "authorization expired or revoked") -> None:
-        super().__init__(f"{reason}: run 'spotify-runner auth'")
+    def __init__(
+        self, reason: str = "authorization expired or revoked", command: str = "spotify-runner auth"
+    ) -> None:
+        super().__init__(f"{reason}: run '{command}'")
 
 
 class MissingScopes(AuthError):
     """The stored token does not cover the scopes the configured jobs need."""
 
-    def __init__(self, missing: set[str]) -> None:
+    def __init__(self, missing: set[str], command: str = "spotify-runner auth") -> None:
         self.missing = frozenset(missing)
         names = " ".join(sorted(missing))
-        super().__init__(
-            f"the authorization lacks scopes {names}: run 'spotify-runner auth' to grant them"
-        )
+        super().__init__(f"the authorization lacks scopes {names}: run '{command}' to grant them")
 
 
 class TransientError(RunnerError):
-    """Worth retrying later: network trouble, 5xx, rate limiting."""
+    """Worth retrying later: network trouble, 5xx, rate limiting.
+
+    Attributes:
+        retry_after: seconds a service (not Spotify) asked to be left alone, when it said: the
+            job's own retry waits at least that long; other jobs are not held.
+    """
+
+    retry_after: float | None = None
 
 
 class RateLimited(TransientError):

@@ -18,6 +18,7 @@ The scheduler and the catch-up check use the same trigger objects, so they canno
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, Protocol
@@ -209,6 +210,40 @@ def plan(
     raise ValueError("a schedule needs one of cron, every or at")
 
 
+class _Configured(Protocol):
+    """The part of `runner.config.Config` `past_one_offs` reads."""
+
+    @property
+    def jobs(self) -> Mapping[str, Any]: ...
+
+    def tzinfo(self) -> tzinfo: ...
+
+    def problem(self, key_path: Sequence[str | int], message: str) -> str: ...
+
+
+def past_one_offs(config: _Configured, now: datetime) -> list[str]:
+    """`check`'s problems for enabled one-off jobs whose `at` has passed: they never run again.
+
+    Only `check` refuses them: the daemon keeps starting with such a job (it may have run it
+    already, or catch it up once), so a finished one-off never blocks a restart.
+    """
+    problems = []
+    for name, job in config.jobs.items():
+        at = job.schedule.at
+        if at is None or not job.enabled:
+            continue
+        when = DateTrigger(at, timezone=config.tzinfo()).run_date
+        if when <= now:
+            problems.append(
+                config.problem(
+                    ("jobs", name, "schedule", "at"),
+                    f"{at:%Y-%m-%d %H:%M} is in the past, so this one-off never runs (again): "
+                    "move it ahead, or remove the job or set enabled: false",
+                )
+            )
+    return problems
+
+
 def build_trigger(
     schedule: ScheduleLike,
     tz: tzinfo,
@@ -292,12 +327,14 @@ class RunHistory(Protocol):
     ) -> list[Any]: ...
 
 
-def slot_history(state: RunHistory, job: str) -> tuple[datetime | None, datetime | None]:
+def slot_history(
+    state: RunHistory, job: str, account: str = "default"
+) -> tuple[datetime | None, datetime | None]:
     """The job's last slot and, when a catch-up run made it up, when that run started."""
-    last = state.last_scheduled_at(job)
+    last = state.last_scheduled_at(job, account=account)
     if last is None:
         return None, None
-    for record in state.runs(job, limit=20):
+    for record in state.runs(job, limit=20, account=account):
         if record.scheduled_at == last and record.trigger == "catch_up":
             return last, record.started_at
     return last, None

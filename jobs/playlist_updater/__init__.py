@@ -87,11 +87,8 @@ def run(ctx: JobContext) -> str:
         ctx.log.warning(
             "%d line(s) matched no track: %s",
             len(gathered.unmatched),
-            "; ".join(gathered.unmatched),
+            "; ".join(_unmatched(line, gathered.rejected) for line in gathered.unmatched),
         )
-        for line, (best, score) in gathered.rejected.items():
-            # Copy and paste into `overrides` when the rejected candidate was right after all.
-            ctx.log.info("unmatched %r: best candidate %s, score %.2f", line, best, score)
     excluded_uris = set(options.exclude.tracks)
     for playlist_id in options.exclude.playlists:
         found = gatherer.playlist_tracks(playlist_id, f"excluded playlist {playlist_id}")
@@ -148,6 +145,17 @@ def run(ctx: JobContext) -> str:
     ctx.state["written"] = {"playlist": target.id, "snapshot": snapshot, "items": compact(wanted)}
     gatherer.save(gathered)
     return "; ".join([summary, *notes])
+
+
+def _unmatched(line: str, rejected: dict[str, tuple[str, float, str]]) -> str:
+    """A line that matched nothing, with the candidate that came closest and why it was not it.
+
+    The candidate's URI is there to copy into `overrides` when it was right after all.
+    """
+    if line not in rejected:
+        return line
+    best, score, why = rejected[line]
+    return f"{line} (closest: {best}, score {score:.2f}: {why})"
 
 
 def _listing(

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import pydantic
+
 from jobs.playlist_updater.candidate import Candidate, candidate_from_track
 from jobs.playlist_updater.library import playlist_tracks
 from jobs.playlist_updater.options import Options, SourceSpec
@@ -43,7 +45,7 @@ class Gathered:
         tracks: the candidates, sources concatenated, each in its display order.
         log_order: the same in log order (oldest first): what `append` mode adds.
         unmatched: lines that named no track found (or could not be read), in order.
-        rejected: for unmatched lines searched this run, the best candidate and its score.
+        rejected: for unmatched lines searched this run, the best candidate, its score and why not.
         searches: how many search requests were made.
         by_id: plays matched by an exact identifier; `by_text`: by "Artist - Title".
         requests: HTTP requests made to services and feeds.
@@ -54,7 +56,7 @@ class Gathered:
     tracks: list[Candidate] = field(default_factory=list)
     log_order: list[Candidate] = field(default_factory=list)
     unmatched: list[str] = field(default_factory=list)
-    rejected: dict[str, tuple[str, float]] = field(default_factory=dict)
+    rejected: dict[str, tuple[str, float, str]] = field(default_factory=dict)
     searches: int = 0
     by_id: int = 0
     by_text: int = 0
@@ -63,13 +65,20 @@ class Gathered:
     states: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
+TUNING = frozenset({"limit", "count", "max_pages", "max_mib"})
+"""Options that change how much is read, not what: changing them keeps the source's cursor."""
+
+
 def source_key(spec: SourceSpec) -> str:
-    """The key of a source entry's state: its position, name and a digest of its options.
+    """The key of a source entry's state: its position, name and a digest of what it reads.
 
     Secrets are `SecretStr` in the options, so their dump (and the digest) does not hold them.
     """
     options = spec.options
-    dumped = options.model_dump_json(by_alias=True) if options is not None else "null"
+    if isinstance(options, pydantic.BaseModel) and not isinstance(options, pydantic.RootModel):
+        dumped = options.model_dump_json(by_alias=True, exclude=set(TUNING))
+    else:
+        dumped = options.model_dump_json() if options is not None else "null"
     digest = hashlib.sha256(dumped.encode()).hexdigest()[:12]
     return f"{spec.index}:{spec.name}:{digest}"
 
@@ -110,7 +119,7 @@ class Gatherer:
         self.ctx = ctx
         self.options = options
         self.tracks = Lru(ctx.state, "tracks")
-        self.http = http or Http(deadline=_deadline(ctx))
+        self.http = http or _http_for(ctx)
         self.resolver = Resolver(ctx, options.override_keys, self.known, self.remember)
 
     def known(self, uri: str) -> Candidate | None:
@@ -215,7 +224,8 @@ class Gatherer:
                     isinstance(previous, list) and previous
                 ):
                     tracks = [self.known(str(uri)) or Candidate(str(uri)) for uri in previous]
-                    result.kept.append(spec.name)
+                    if not reading.unchanged:  # "not modified" is the normal idle poll
+                        result.kept.append(spec.name)
                 elif outside or "uris" in state:
                     state["uris"] = [track.uri for track in tracks]
             result.tracks.extend(tracks)
@@ -242,10 +252,14 @@ class Gatherer:
         result.log_order = [filled.get(c.uri, c) if not c.name else c for c in result.log_order]
 
 
-def _deadline(ctx: JobContext) -> float | None:
-    """The run's deadline on the monotonic clock, when the runner gives one."""
+def _http_for(ctx: JobContext) -> Http:
+    """The run's source HTTP, bound to the run's deadline when the runner gives one."""
     deadline = getattr(ctx, "deadline", None)
-    return float(deadline) if isinstance(deadline, int | float) else None
+    factory = getattr(ctx, "http", None)
+    remaining = getattr(deadline, "remaining", None)
+    if callable(factory) and callable(remaining):
+        return Http(remaining=remaining, session_factory=factory)
+    return Http()
 
 
 def _pack(candidate: Candidate) -> list[Any]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import pydantic
-from pydantic import BeforeValidator, Field, SkipValidation, model_validator
+from pydantic import BeforeValidator, Field, PlainSerializer, SkipValidation, model_validator
 from pydantic_core import PydanticCustomError
 
 from jobs.playlist_updater.matching import parse_line
@@ -173,6 +173,11 @@ class SourceSpec:
         return self.options.root if isinstance(self.options, pydantic.RootModel) else self.options
 
 
+def _dump_sources(specs: list[SourceSpec]) -> list[dict[str, Any]]:
+    """The sources as the config writes them (secrets stay masked by `SecretStr`)."""
+    return [{spec.name: spec.options} for spec in specs]
+
+
 class Options(JobOptions):
     """Options of the playlist updater (see the package docstring and issue 5).
 
@@ -193,7 +198,7 @@ class Options(JobOptions):
     """
 
     playlist: PlaylistOption
-    sources: SkipValidation[list[SourceSpec]]
+    sources: Annotated[SkipValidation[list[SourceSpec]], PlainSerializer(_dump_sources)]
     overrides: dict[str, TrackUri | None] = Field(default_factory=dict)
     mode: Literal["replace", "append"] = "replace"
     max_tracks: int | None = Field(default=None, ge=1, le=10_000)

@@ -76,7 +76,7 @@ class Resolved:
         by_text: plays resolved by "Artist - Title".
         by_override: plays an override decided (a track or "never").
         unmatched: each line that matched nothing, once, in order.
-        rejected: for an unmatched line searched this run, its best candidate and score.
+        rejected: for an unmatched line searched this run, its best candidate, score and why not.
         searches: search requests made.
     """
 
@@ -85,7 +85,7 @@ class Resolved:
     by_text: int = 0
     by_override: int = 0
     unmatched: list[str] = field(default_factory=list)
-    rejected: dict[str, tuple[str, float]] = field(default_factory=dict)
+    rejected: dict[str, tuple[str, float, str]] = field(default_factory=dict)
     searches: int = 0
 
 
@@ -108,7 +108,7 @@ class Resolver:
     ) -> None:
         self.ctx = ctx
         self.overrides = overrides
-        self.matches = Lru(ctx.state, "matches")
+        self.matches = matching.MatchMemory(ctx.state, "matches")
         self.known = known
         self.remember = remember
 
@@ -260,11 +260,12 @@ class Resolver:
             best = matching.best_match(play.artist, play.title, seen)
             if best is not None:
                 return best
-        ranked = matching.rank(play.artist, play.title, seen)
-        if ranked:
-            score, candidate = ranked[0]
+        closest = matching.best_rejected(play.artist, play.title, seen)
+        if closest is not None:
+            candidate = closest.candidate
             out.rejected[play.line] = (
                 f"{label(candidate, candidate.uri)} ({candidate.uri})",
-                score,
+                closest.score,
+                closest.why or "",
             )
         return None

@@ -105,6 +105,7 @@ class Incidents:
         tz: the time zone times are shown in.
         now: the clock.
         scrub: removes secrets from a message body (the log redactor).
+        fix: the command that re-authorizes an account (the config's `auth_command`).
     """
 
     def __init__(
@@ -116,8 +117,10 @@ class Incidents:
         tz: ZoneInfo | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         scrub: Callable[[str], str] = lambda text: text,
+        fix: Callable[[str], str] = auth_command,
     ) -> None:
         self.memory = memory
+        self.fix = fix
         self.events = frozenset(events)
         self.remind = remind
         self.tz = tz or ZoneInfo("UTC")
@@ -232,7 +235,7 @@ class Incidents:
         self.memory.remember(key, {"since": _ts(record.started_at), "job": record.job})
         if "needs_auth" not in self.events:
             return []
-        fix = auth_command(record.account)
+        fix = self.fix(record.account)
         body = (
             f"Spotify authorization of account {record.account} is needed: "
             f"{record.error or 'authorization needed'}\n"
@@ -265,7 +268,7 @@ class Incidents:
         body = (
             f"The Spotify authorization of account {account} ends in {days} day"
             f"{'s' if days != 1 else ''} ({ends_at.astimezone(self.tz):%Y-%m-%d}). "
-            f"Renew it with: {auth_command(account)}"
+            f"Renew it with: {self.fix(account)}"
         )
         title = f"spotify-runner: account {account} authorization ends in {days}d"
         return [self._message("auth_expiring", title, body, account, None)]

@@ -59,6 +59,7 @@ class NotifyService:
             tz=config.tzinfo(),
             now=self._now,
             scrub=self._scrub,
+            fix=config.auth_command,
         )
 
     def _wire(self, config: Config) -> None:

@@ -66,6 +66,9 @@ BUILTIN = (
     "saved_tracks",
     "recently_played",
     "top_tracks",
+    "spinitron",
+    "lastfm",
+    "listenbrainz",
 )
 """The built-in sources, in the order the README lists them."""
 
@@ -119,7 +122,6 @@ class Reading:
         unchanged: the service said nothing changed (HTTP 304): in `replace` mode the job keeps
             what this source gave last time; in `append` mode there is nothing new.
         skipped: lines the source read but could not understand (reported as unmatched).
-        complete: false when the source knows it has more than it gave (a capped page).
     """
 
     plays: list[Play] = field(default_factory=list)

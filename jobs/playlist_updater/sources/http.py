@@ -15,6 +15,7 @@ nor a query string (it may carry a key).
 from __future__ import annotations
 
 import codecs
+import json
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -52,8 +53,7 @@ USER_AGENT = _user_agent()
 class SourceUnavailable(TransientError):
     """A service asked to be left alone for a while (429/503): the run is retried after it.
 
-    Attributes:
-        retry_after: the seconds the service asked for, when it said.
+    `retry_after` holds the seconds the service asked for, when it said.
     """
 
     def __init__(self, message: str, retry_after: float | None = None) -> None:
@@ -93,12 +93,14 @@ class Response:
         headers: the response headers (case-insensitive).
         body: the decoded bytes (gzip undone).
         url: the URL finally answered (after redirects).
+        what: how messages name the service.
     """
 
     status: int
     headers: Mapping[str, str]
     body: bytes
     url: str
+    what: str = "the service"
 
     @property
     def not_modified(self) -> bool:
@@ -136,6 +138,19 @@ class Response:
         """The body as text: a BOM first, then the declared charset, else UTF-8."""
         return decode(self.body, self.charset)
 
+    def json(self) -> Any:
+        """The body as JSON.
+
+        Raises:
+            TransientError: it is not JSON (a proxy's error page, a truncated body).
+        """
+        try:
+            return json.loads(self.text())
+        except ValueError:
+            raise TransientError(
+                f"{self.what} answered a body that is not JSON; retrying later"
+            ) from None
+
 
 def decode(body: bytes, charset: str | None = None) -> str:
     """Bytes to text: a byte-order mark wins, then `charset`, then UTF-8; bad bytes replaced."""
@@ -151,13 +166,15 @@ class Http:
     """One run's HTTP for the sources; `sent` counts the requests it made.
 
     Args:
-        deadline: a `clock()` value after which no request may still be running.
+        remaining: seconds left of the run (its deadline); None when unbounded.
+        session_factory: makes the session (the run's deadline-bound one, when it has one).
         max_bytes: the default body cap.
         clock: monotonic seconds (tests pass their own).
         sleep: how waits are made (tests pass their own).
     """
 
-    deadline: float | None = None
+    remaining: Callable[[], float] | None = None
+    session_factory: Callable[[], requests.Session] = requests.Session
     max_bytes: int = MAX_BYTES
     timeout: tuple[float, float] = TIMEOUT
     clock: Callable[[], float] = time.monotonic
@@ -169,7 +186,7 @@ class Http:
     def session(self) -> requests.Session:
         """The run's session (made on first use)."""
         if self._session is None:
-            self._session = requests.Session()
+            self._session = self.session_factory()
             self._session.max_redirects = MAX_REDIRECTS
             self._session.headers.update(
                 {"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate"}
@@ -197,13 +214,13 @@ class Http:
         self.sleep(delay)
 
     def _time_left(self, needed: float) -> bool:
-        return self.deadline is None or self.deadline - self.clock() > needed
+        return self.remaining is None or self.remaining() > needed
 
     def _timeouts(self, what: str) -> tuple[float, float]:
         connect, read = self.timeout
-        if self.deadline is None:
+        if self.remaining is None:
             return connect, read
-        left = self.deadline - self.clock()
+        left = self.remaining()
         if left <= 0.5:
             raise TransientError(f"{what}: the run's time is up before the request could start")
         return min(connect, left), min(read, left)
@@ -259,6 +276,9 @@ class Http:
             status = response.status
             if status in (429, 503) or status >= 500:
                 wait = parse_retry_after(response.headers.get("Retry-After"))
+                if wait is None and status == 429:
+                    # ListenBrainz and others say when the window resets instead.
+                    wait = parse_retry_after(response.headers.get("X-RateLimit-Reset-In"))
                 if status == 429 or wait is not None:
                     if wait is not None and wait <= SHORT_WAIT and attempt == 1:
                         self._not_before[host] = self.clock() + wait
@@ -321,7 +341,7 @@ class Http:
                     body = _read(answer, 64 * 1024, what) if not raise_for_status else b""
                 else:
                     body = _read(answer, cap, what)
-                return Response(status, answer.headers, body, answer.url)
+                return Response(status, answer.headers, body, answer.url, what)
         except requests.TooManyRedirects:
             raise RunnerError(f"{what} redirected more than {MAX_REDIRECTS} times") from None
         except requests.RequestException as exc:

@@ -221,7 +221,14 @@ def test_overrides_fix_a_wrong_match_and_null_keeps_a_line_out_without_search(
 ) -> None:
     uris = catalog(fake)
     feed = tmp_path / "plays.txt"
-    feed.write_text("Dr. John - Iko Iko (Live)\nWXYZ Station ID - Top of the Hour\n")
+    # The station played the live take, but its log says only "Iko Iko".
+    feed.write_text("Dr. John - Iko Iko\nWXYZ Station ID - Top of the Hour\n")
+    plain = {"playlist": fake.add_playlist(), "sources": [{"feed": {"file": str(feed)}}]}
+    before = harness.run(JOB, plain, name="plain")
+    assert before.status is RunStatus.OK, before.error
+    assert fake.playlist_uris(plain["playlist"]) == [uris["iko"]]  # the matcher's (wrong) pick
+    assert "1 unmatched" in (before.summary or "")  # the station ID was searched, in vain
+    searched = searches(fake)
     pid = fake.add_playlist()
     outcome = harness.run(
         JOB,
@@ -229,14 +236,15 @@ def test_overrides_fix_a_wrong_match_and_null_keeps_a_line_out_without_search(
             "playlist": pid,
             "sources": [{"feed": {"file": str(feed)}}],
             "overrides": {
-                "dr. john - iko iko (live)": uris["iko"],  # case does not matter
+                "dr. john -  IKO IKO": uris["iko_live"],  # case and spacing do not matter
                 "WXYZ Station ID - Top of the Hour": None,
             },
         },
+        name="fixed",
     )
     assert outcome.status is RunStatus.OK, outcome.error
-    assert fake.playlist_uris(pid) == [uris["iko"]]
-    assert searches(fake) == 0
+    assert fake.playlist_uris(pid) == [uris["iko_live"]]
+    assert searches(fake) == searched  # neither line was searched
     assert "0 unmatched" in (outcome.summary or "")
 
 
@@ -405,3 +413,106 @@ def test_bad_feed_options_are_located_config_errors(
     problems = caught.value.problems
     assert any(f": jobs.job.{where}: {message}" in p for p in problems), problems
     assert all(p.split(":")[1].isdigit() for p in problems)  # file:LINE:col
+
+
+NPR_COMPOSER = """{
+  "ucsNow": "5182cfc4e1c891fe553a5b52",
+  "onNow": {"song": {"trackName": "Tipitina", "artistName": "Professor Longhair",
+                     "collectionName": "New Orleans Piano", "_start_time": "12-01-2026 20:09:00"}},
+  "tracklist": {"results": [
+    {"song": {"trackName": "Hey Pocky A-Way", "artistName": "The Meters",
+              "collectionName": "Rejuvenation", "_start_time": "12-01-2026 20:05:00"}},
+    {"song": {"trackName": "Iko Iko", "artistName": "Dr. John",
+              "collectionName": "Gumbo", "_start_time": "12-01-2026 20:01:00"}}
+  ]}
+}"""
+
+
+def test_npr_composer_tracks_endpoint_as_in_the_readme(
+    fake: FakeSpotify, harness: JobHarness, feeds: FeedServer
+) -> None:
+    uris = catalog(fake)
+    feeds.serve("/v1/widget/UCS/tracks", NPR_COMPOSER, "application/json; charset=utf-8")
+    pid = fake.add_playlist()
+    source = {
+        "url": feeds.url("/v1/widget/UCS/tracks") + "?format=json",
+        "format": "json",
+        "order": "newest_first",
+        "json": {"items": "tracklist.results[].song", "artist": "artistName", "title": "trackName"},
+    }
+    outcome = harness.run(JOB, {"playlist": pid, "sources": [{"feed": source}]})
+    assert outcome.status is RunStatus.OK, outcome.error
+    assert fake.playlist_uris(pid) == [uris["iko"], uris["pocky"]]
+
+
+def test_xspf_playlist_with_identifiers(
+    fake: FakeSpotify, harness: JobHarness, feeds: FeedServer
+) -> None:
+    exact = fake.add_track("Iko Iko", ["Dr. John"], isrc="USAT29900001")
+    fake.add_track("Iko Iko", ["Dr. John"], isrc="USAT29900009")
+    linked = fake.add_track("Tipitina", ["Professor Longhair"])
+    xspf = f"""<?xml version="1.0" encoding="UTF-8"?>
+<playlist version="1" xmlns="http://xspf.org/ns/0/">
+  <trackList>
+    <track><creator>Dr. John</creator><title>Iko Iko</title>
+      <identifier>isrc:USAT29900001</identifier></track>
+    <track><creator>Professor Longhair</creator><title>Tipitina</title>
+      <location>https://open.spotify.com/track/{linked.rsplit(":", 1)[1]}</location></track>
+  </trackList>
+</playlist>"""
+    feeds.serve("/list.xspf", xspf, "application/xspf+xml")
+    pid = fake.add_playlist()
+    outcome = harness.run(
+        JOB, {"playlist": pid, "sources": [{"feed": {"url": feeds.url("/list.xspf")}}]}
+    )
+    assert outcome.status is RunStatus.OK, outcome.error
+    assert fake.playlist_uris(pid) == [exact, linked]
+    assert "matched 2 by id, 0 by text" in (outcome.summary or "")
+
+
+def test_a_malformed_json_body_is_transient(
+    fake: FakeSpotify, harness: JobHarness, feeds: FeedServer
+) -> None:
+    feeds.serve("/np.json", '{"data": {"plays": [', "application/json")
+    pid = fake.add_playlist()
+    source = {"url": feeds.url("/np.json"), "format": "json", "json": {"items": "data.plays"}}
+    outcome = harness.run(JOB, {"playlist": pid, "sources": [{"feed": source}]})
+    assert outcome.status is RunStatus.TRANSIENT
+    assert outcome.error == (
+        f"feed {feeds.url('/np.json')}: not valid JSON (Expecting value at line 1); retrying later"
+    )
+
+
+def test_unmatched_lines_name_the_best_rejected_candidate_in_the_run_log(
+    fake: FakeSpotify, harness: JobHarness, tmp_path: Path
+) -> None:
+    decoy = fake.add_track("Ruler of My Heart (Karaoke Version)", ["Irma Thomas Tribute Band"])
+    feed = tmp_path / "plays.txt"
+    feed.write_text("Irma Thomas - Ruler of My Heart\n")
+    pid = fake.add_playlist()
+    outcome = harness.run(JOB, {"playlist": pid, "sources": [{"feed": {"file": str(feed)}}]})
+    assert outcome.status is RunStatus.OK, outcome.error
+    assert fake.playlist_uris(pid) == []
+    assert (
+        "1 line(s) matched no track: Irma Thomas - Ruler of My Heart (closest: Irma Thomas "
+        f"Tribute Band - Ruler of My Heart (Karaoke Version) ({decoy}), score 0."
+    ) in outcome.log_tail
+
+
+def test_replace_mode_idle_poll_is_one_304_and_keeps_the_playlist(
+    fake: FakeSpotify, harness: JobHarness, feeds: FeedServer
+) -> None:
+    uris = catalog(fake)
+    feeds.serve("/plays.rss", RSS, "application/rss+xml")
+    pid = fake.add_playlist()
+    options = {"playlist": pid, "sources": [{"feed": {"url": feeds.url("/plays.rss")}}]}
+    assert harness.run(JOB, options).status is RunStatus.OK
+    assert fake.playlist_uris(pid) == [uris["iko"], uris["pocky"], uris["tipitina"]]
+    searched, writes = searches(fake), len(fake.writes())
+    idle = harness.run(JOB, options)
+    assert idle.status is RunStatus.OK, idle.error
+    assert feeds.count() == 2
+    assert searches(fake) == searched
+    assert len(fake.writes()) == writes
+    assert fake.playlist_uris(pid) == [uris["iko"], uris["pocky"], uris["tipitina"]]
+    assert idle.summary == "+0 -0 ~0 moved, 0 unmatched, 3 tracks"
