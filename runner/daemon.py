@@ -23,7 +23,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 
 from runner.config import Config, load_config
-from runner.errors import ConfigError
+from runner.errors import ConfigError, RunnerError, with_auth_hint
 from runner.execution import RETRYABLE, Executor, utcnow
 from runner.loader import LoadedJob, load_jobs
 from runner.lock import DaemonLock
@@ -158,8 +158,7 @@ class Daemon:
         status = self.tokens.status()
         if status.needs_auth:
             log.error(
-                "%s: run 'spotify-runner auth'; jobs will wait for it",
-                status.reason or "not authorized",
+                "%s; jobs will wait for it", with_auth_hint(status.reason or "not authorized")
             )
 
     # -- scheduling ---------------------------------------------------------------------------
@@ -253,6 +252,9 @@ class Daemon:
                 self._hold(outcome.retry_after)
             if outcome.status in RETRYABLE and attempt <= job.config.retries:
                 self._schedule_retry(job, attempt, outcome.retry_after, scheduled)
+        except RunnerError as exc:
+            # Expected trouble (the state database refused, a job's state is corrupt): one line.
+            log.error("%s: %s", name, exc)
         except Exception:
             log.exception("%s: the run machinery failed", name)
         finally:

@@ -32,12 +32,13 @@ from runner.errors import (
     RunnerError,
     RunTimedOut,
     TransientError,
+    with_auth_hint,
 )
 from runner.loader import LoadedJob
 from runner.logs import RedactingFilter
 from runner.runlog import RunLog, RunLogCapture
 from runner.spotify import RequestObserver, make_client, spotify_error_message
-from runner.state import RunRecord, RunStatus, StateStore, open_state
+from runner.state import RunRecord, RunStatus, StateError, StateStore, open_state
 from runner.tokens import TokenManager
 
 log = logging.getLogger("runner.execution")
@@ -149,9 +150,7 @@ class Executor:
         """Fails fast, without a request, when the account cannot run this job."""
         if self.tokens.needs_auth and not self.tokens.reload_from_store():
             status = self.tokens.status()
-            return AuthError(
-                f"{status.reason or 'authorization needed'}: run 'spotify-runner auth'"
-            )
+            return AuthError(with_auth_hint(status.reason or "authorization needed"))
         granted = self.tokens.status().scopes
         missing = set(job.module.scopes) - set(granted)
         # An adopted hand-made token reports its scopes only after the first refresh.
@@ -183,8 +182,15 @@ class Executor:
             account=self.account,
         )
         jlog = logging.getLogger(f"job.{job.name}")
+        broken: StateError | None = None
         with self.capture.recording() as runlog:
-            status, summary, error, retry_after = self._execute(job, dry_run, jlog, runlog)
+            try:
+                status, summary, error, retry_after = self._execute(job, dry_run, jlog, runlog)
+            except StateError as exc:
+                # The job's stored state cannot be used: the run is recorded as failed, and
+                # the caller hears of it (exit 2 for `run-job`), rather than left "running".
+                broken = exc
+                status, summary, error, retry_after = RunStatus.FAILED, None, str(exc), None
             record = self.state.finish_run(
                 run_id, status, ended_at=self.now(), summary=summary, error=error
             )
@@ -201,8 +207,13 @@ class Executor:
                 record,
             )
             level = logging.INFO if status is RunStatus.OK else logging.ERROR
-            log.log(level, "%s", outcome.line(), extra={"job": job.name, "status": status.value})
+            if broken is None:  # else the caller reports it, once
+                log.log(
+                    level, "%s", outcome.line(), extra={"job": job.name, "status": status.value}
+                )
         self.state.save_run_log(run_id, runlog.text())
+        if broken is not None:
+            raise broken
         return replace(outcome, log_tail=runlog.tail())
 
     def _execute(

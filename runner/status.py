@@ -70,7 +70,7 @@ def collect_status(
     now = now or datetime.now(UTC)
     tz = config.tzinfo()
     pid = daemon_pid(config.state_dir)
-    state = open_state(config.state_dir)
+    state = open_state(config.state_dir, readonly=True)
     try:
         jobs = []
         last_runs: list[RunRecord] = []

@@ -229,13 +229,18 @@ class TokenStore:
             return None
         except OSError as exc:
             raise AuthorizationNeeded(
-                f"token store {self.path} is unreadable ({exc.strerror})"
+                f"token store {self.path} cannot be read: {describe_os_error(exc)}"
             ) from None
         try:
-            return StoredToken.from_json(json.loads(raw))
+            data = json.loads(raw)
         except ValueError:
-            # JSONDecodeError is a ValueError; the message would quote the file, so drop it.
-            raise AuthorizationNeeded(f"token store {self.path} is unreadable") from None
+            # Not even JSON (a truncated or overwritten file); nothing of it is quoted.
+            raise AuthorizationNeeded(f"token store {self.path} is corrupt (not JSON)") from None
+        try:
+            return StoredToken.from_json(data)
+        except ValueError as exc:
+            # from_json's messages name a field, never a value.
+            raise AuthorizationNeeded(f"token store {self.path} is corrupt ({exc})") from None
 
     def signature(self) -> tuple[int, int, int] | None:
         """(inode, mtime_ns, size) of the file: changes whenever anyone replaces it."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import socket
 import threading
 import time
@@ -167,7 +168,8 @@ def _fault_response(fault: Fault) -> Response:
     status = fault.status or 500
     headers = {}
     if fault.retry_after is not None:
-        headers["Retry-After"] = str(int(fault.retry_after))
+        value = fault.retry_after
+        headers["Retry-After"] = str(int(value)) if math.isfinite(value) else str(value)
     if fault.body is not None:
         if isinstance(fault.body, bytes | str):
             raw = fault.body.encode() if isinstance(fault.body, str) else fault.body
