@@ -29,7 +29,7 @@ import sys
 import threading
 import time
 import webbrowser
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any, TextIO
@@ -60,6 +60,9 @@ class AuthResult:
         scopes: the scopes granted.
         refresh_expires_at: when the refresh token dies (Unix time); re-run `auth` before.
         pkce: authorized through PKCE.
+        account: the account name it was stored for.
+        command: the command that renews it.
+        replaced: the user the account was authorized as before, when `--replace` changed it.
     """
 
     display_name: str
@@ -67,15 +70,20 @@ class AuthResult:
     scopes: frozenset[str]
     refresh_expires_at: float
     pkce: bool
+    account: str = "default"
+    command: str = "spotify-runner auth"
+    replaced: str | None = None
 
     def summary(self) -> str:
         """The lines `auth` prints after success."""
         until = time.strftime("%Y-%m-%d", time.localtime(self.refresh_expires_at))
         scopes = " ".join(sorted(self.scopes)) or "(none)"
+        account = "" if self.account == "default" else f" as account {self.account}"
+        replaced = f" (replacing {self.replaced})" if self.replaced else ""
         return (
-            f"authorized {self.display_name} ({self.user_id})\n"
+            f"authorized {self.display_name} ({self.user_id}){account}{replaced}\n"
             f"scopes: {scopes}\n"
-            f"the authorization expires on {until}: run 'spotify-runner auth' again before then"
+            f"the authorization expires on {until}: run '{self.command}' again before then"
         )
 
 
@@ -248,6 +256,10 @@ def authorize(
     stdin: TextIO = sys.stdin,
     stdout: TextIO = sys.stdout,
     clock: Callable[[], float] = time.time,
+    refresh_token: Any = None,
+    others: Mapping[str, TokenStore] | None = None,
+    replace: bool = False,
+    command: str = "spotify-runner auth",
 ) -> AuthResult:
     """Runs the authorization code flow and stores the token.
 
@@ -265,12 +277,20 @@ def authorize(
         stdin: where the pasted address is read.
         stdout: where the URL and instructions go.
         clock: wall-clock time (for the authorization time).
+        refresh_token: the account's refresh token in the config, if any (its fingerprint is
+            recorded so the store wins over it from now on); `spotify.refresh_token` if None.
+        others: the token stores of the config's other accounts, by account name.
+        replace: accept a Spotify user other than the one the account was authorized as
+            (or one that another account already is).
+        command: the command that authorizes this account, for messages.
 
     Returns:
         Who authorized, the scopes, and when the refresh token dies.
 
     Raises:
-        AuthError: denied, state mismatch, a refused code, a rejected client; nothing stored.
+        AuthError: denied, state mismatch, a refused code, a rejected client, or (without
+            `replace`) a consent given by another Spotify user than the account's; nothing
+            stored.
         UsageError: the redirect port is in use.
         TransientError: Spotify could not be reached.
         TokenStoreUnwritable: the store cannot take a token; checked before the browser opens.
@@ -332,6 +352,8 @@ def authorize(
             raise problem
         body = _exchange(config, answer.params["code"], redirect_uri, secret, verifier)
         now = clock()
+        me = _whoami(config, str(body["access_token"]))
+        replaced = _check_user(store, others or {}, me, replace=replace, command=command)
         granted = body.get("scope")
         stored = StoredToken(
             refresh_token=str(body["refresh_token"]),
@@ -340,26 +362,90 @@ def authorize(
             scopes=frozenset(granted.split()) if isinstance(granted, str) else scopes,
             authorized_at=now,
             client_id=config.client_id,
-            config_token_fingerprint=_config_fingerprint(config),
+            config_token_fingerprint=_config_fingerprint(
+                config.refresh_token if refresh_token is None else refresh_token
+            ),
             pkce=pkce,
             access_lifetime=float(body.get("expires_in", 3600)),
+            user_id=me[0] if me else None,
+            user_name=me[1] if me else None,
         )
         store.save(stored, reservation)
-        user_id, display_name = _whoami(config, str(body["access_token"]))
+        user_id, display_name = me or ("unknown user", "unknown user")
         return AuthResult(
             display_name=display_name,
             user_id=user_id,
             scopes=stored.scopes,
             refresh_expires_at=stored.refresh_expires_at(),
             pkce=pkce,
+            account=store.account,
+            command=command,
+            replaced=replaced,
         )
 
 
-def _config_fingerprint(config: SpotifyConfig) -> str | None:
+def _config_fingerprint(refresh_token: Any) -> str | None:
     # Recording the config's current value makes the store win over it from now on, while a
     # newly pasted config token still wins later (see runner.tokens).
-    token = secret_value(config.refresh_token)
+    token = secret_value(refresh_token)
     return fingerprint(token) if token else None
+
+
+def _who(user_id: str, name: str | None) -> str:
+    return f"{name} ({user_id})" if name and name != user_id else user_id
+
+
+def _recorded(store: TokenStore) -> StoredToken | None:
+    try:
+        return store.load()
+    except AuthError:  # an unreadable store is replaced, as before
+        return None
+
+
+def _check_user(
+    store: TokenStore,
+    others: Mapping[str, TokenStore],
+    me: tuple[str, str] | None,
+    *,
+    replace: bool,
+    command: str,
+) -> str | None:
+    """Refuses a consent by the wrong Spotify user; returns the user it replaces, if any.
+
+    Two accounts mixed up silently is how someone's playlist ends up in someone else's
+    library, so a different user than the account's, or one another account already is,
+    needs `--replace`.
+    """
+    previous = _recorded(store)
+    known = previous is not None and previous.user_id is not None
+    if me is None:
+        if known or others:
+            raise TransientError(
+                "could not ask Spotify which user authorized (GET /me failed), so nothing was "
+                f"stored: run '{command}' again"
+            )
+        return None
+    user_id, name = me
+    account = store.account
+    if previous is not None and previous.user_id is not None and previous.user_id != user_id:
+        if not replace:
+            raise AuthError(
+                f"account {account} is {_who(previous.user_id, previous.user_name)}, but "
+                f"{_who(user_id, name)} gave this consent: nothing was stored; log in to "
+                f"Spotify as {previous.user_name or previous.user_id} and run '{command}' "
+                f"again, or add --replace to make account {account} {_who(user_id, name)}"
+            )
+        return _who(previous.user_id, previous.user_name)
+    for other, other_store in sorted(others.items()):
+        token = _recorded(other_store)
+        if token is not None and token.user_id == user_id and not replace:
+            raise AuthError(
+                f"{_who(user_id, name)} is already account {other}, so this consent cannot "
+                f"be account {account} too: nothing was stored; log in to Spotify as "
+                f"account {account}'s user (a private browser window helps) and run "
+                f"'{command}' again, or add --replace"
+            )
+    return None
 
 
 def _paste(url: str, redirect_uri: str, stdin: TextIO, stdout: TextIO) -> _Answer:
@@ -426,8 +512,8 @@ def _exchange(
     return body
 
 
-def _whoami(config: SpotifyConfig, access_token: str) -> tuple[str, str]:
-    """(user id, display name) from `/me`; the token is stored already, so failure is mild."""
+def _whoami(config: SpotifyConfig, access_token: str) -> tuple[str, str] | None:
+    """(user id, display name) from `/me`, or None when Spotify did not say."""
     try:
         with requests.Session() as session:
             response = session.get(
@@ -438,5 +524,7 @@ def _whoami(config: SpotifyConfig, access_token: str) -> tuple[str, str]:
         me = response.json() if response.status_code == 200 else {}
     except (requests.RequestException, ValueError):
         me = {}
-    user_id = str(me.get("id") or "unknown user")
+    if not isinstance(me, dict) or not me.get("id"):
+        return None
+    user_id = str(me["id"])
     return user_id, str(me.get("display_name") or user_id)

@@ -13,13 +13,22 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from runner import __version__
-from runner.errors import EXIT_JOB_FAILED, EXIT_OK, EXIT_USAGE, RunnerError, UsageError
+from runner.errors import (
+    EXIT_JOB_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    AuthError,
+    ConfigError,
+    RunnerError,
+    UsageError,
+)
 from runner.files import describe_os_error
 from runner.logs import RedactingFilter, setup_logging
 
@@ -48,10 +57,8 @@ class Session:
             from runner.config import load_config
 
             self._config = load_config(self.config_path)
-            sp = self._config.spotify
-            for secret in (sp.client_secret, sp.refresh_token):
-                if secret is not None:
-                    self.redactor.add(secret.get_secret_value())
+            for secret in self._config.secrets():
+                self.redactor.add(secret)
         return self._config
 
     def jobs(self, only: list[str] | None = None) -> dict[str, LoadedJob]:
@@ -60,17 +67,23 @@ class Session:
 
         return load_jobs(self.config(), only=only)
 
-    def token_store(self) -> TokenStore:
-        """The token store of the (single, for now) account."""
-        from runner.tokens import TokenStore
+    def account(self, given: str | None) -> str:
+        """The account a command means: `--account NAME`, else the only one."""
+        from runner.accounts import pick_account
 
-        return TokenStore(self.config().state_dir)
+        return pick_account(self.config(), given)
 
-    def token_manager(self) -> TokenManager:
-        """A token manager over the store, seeded from the config's refresh token if needed."""
-        from runner.tokens import TokenManager
+    def token_store(self, account: str) -> TokenStore:
+        """The token store of `account`."""
+        from runner.accounts import token_store
 
-        manager = TokenManager(self.config().spotify, self.token_store())
+        return token_store(self.config(), account)
+
+    def token_manager(self, account: str) -> TokenManager:
+        """A token manager over the account's store, seeded from its config token if needed."""
+        from runner.accounts import token_manager
+
+        manager = token_manager(self.config(), account)
         self._managers.append(manager)
         return manager
 
@@ -198,23 +211,51 @@ def pass_session(command: Callable[..., Any]) -> Callable[..., Any]:
     return decorated
 
 
+_account_option = click.option(
+    "--account",
+    "account_name",
+    metavar="NAME",
+    help="The account (from accounts: in the config); needed when there are several.",
+)
+
+
 @cli.command()
-@click.option("--online", is_flag=True, help="Also check the token works and covers every scope.")
+@click.option(
+    "--online", is_flag=True, help="Also check every account's token works and covers its jobs."
+)
 @pass_session
 def check(session: Session, online: bool) -> None:
     """Validates the config, every job module and its options."""
     config = session.config()
     jobs = session.jobs()
+    from runner.schedule import past_one_offs
+
+    past = past_one_offs(config, datetime.now(UTC))
+    if past:
+        raise ConfigError(past)
     names = ", ".join(jobs) or "no jobs"
     _echo(f"{config.source}: ok ({len(jobs)} job{'s' if len(jobs) != 1 else ''}: {names})")
     if online:
+        from runner.config import DEFAULT_ACCOUNT
         from runner.loader import required_scopes
         from runner.status import verify_online
 
-        report = verify_online(
-            session.token_manager(), config.spotify, required_scopes(jobs.values())
-        )
-        _echo(report)
+        problems: list[str] = []
+        for account in config.accounts:
+            used = [job for name, job in jobs.items() if config.account_of(name) == account]
+            try:
+                report = verify_online(
+                    session.token_manager(account), config.spotify, required_scopes(used)
+                )
+            except AuthError as exc:
+                report = str(exc)
+                problems.append(
+                    report if account == DEFAULT_ACCOUNT else f"account {account}: {exc}"
+                )
+                continue
+            _echo(report if account == DEFAULT_ACCOUNT else f"account {account}: {report}")
+        if problems:
+            raise AuthError("\n".join(problems))
 
 
 @cli.command()
@@ -222,11 +263,17 @@ def check(session: Session, online: bool) -> None:
 @click.option(
     "--port",
     type=click.IntRange(1, 65535),
-    help="Catch the redirect on this port, 1-65535 (must be registered).",
+    help="Catch the redirect on this port (must be registered).",
 )
 @click.option("--pkce", is_flag=True, help="Use PKCE: no client secret needed.")
 @click.option("--scope", "extra_scopes", multiple=True, help="Extra scope to request (repeat).")
 @click.option("--timeout", type=float, default=300.0, show_default=True, help="Seconds to wait.")
+@_account_option
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="Accept a Spotify user other than the one the account was authorized as.",
+)
 @pass_session
 def auth(
     session: Session,
@@ -235,30 +282,41 @@ def auth(
     pkce: bool,
     extra_scopes: tuple[str, ...],
     timeout: float,
+    account_name: str | None,
+    replace: bool,
 ) -> None:
-    """Authorizes spotify-runner with your Spotify account and stores the token."""
+    """Authorizes spotify-runner with a Spotify account and stores the token."""
+    from runner.accounts import token_stores
     from runner.auth import authorize
     from runner.loader import required_scopes
 
     config = session.config()
-    scopes = set(required_scopes(session.jobs().values())) | set(extra_scopes)
+    account = session.account(account_name)
+    used = [job for name, job in session.jobs().items() if config.account_of(name) == account]
+    scopes = set(required_scopes(used)) | set(extra_scopes)
+    stores = token_stores(config)
     result = authorize(
         config.spotify,
-        session.token_store(),
+        stores.pop(account),
         scopes=sorted(scopes),
         open_browser=not no_browser,
         port=port,
         pkce=pkce,
         timeout=timeout,
+        refresh_token=config.accounts[account].refresh_token,
+        others=stores,
+        replace=replace,
+        command=config.auth_command(account),
     )
     _echo(result.summary())
 
 
 @cli.command()
+@_account_option
 @pass_session
-def token(session: Session) -> None:
+def token(session: Session, account_name: str | None) -> None:
     """Prints a valid access token (for curl) and nothing else."""
-    _echo(session.token_manager().get_access_token())
+    _echo(session.token_manager(session.account(account_name)).get_access_token())
 
 
 @cli.command("run")
@@ -267,7 +325,14 @@ def run_daemon(session: Session) -> None:
     """Runs the daemon in the foreground (what systemd starts)."""
     from runner.daemon import Daemon
 
-    code = Daemon(session.config_path, redactor=session.redactor).serve()
+    daemon = Daemon(session.config_path, redactor=session.redactor)
+    code = daemon.serve()
+    if daemon.abandoned:
+        # Runs outlived shutdown_timeout (already recorded as interrupted). A normal exit would
+        # join their threads, for as long as they take: leave now, as systemd expects.
+        logging.shutdown()
+        sys.stdout.flush()
+        os._exit(code)
     sys.exit(code)
 
 
@@ -285,9 +350,8 @@ def run_job(session: Session, name: str, dry_run: bool) -> None:
         # Our UsageError, not click's: one line, without click's usage banner.
         raise UsageError(f"no job named '{name}' in {config.source} (configured: {known})")
     job = session.jobs(only=[name])[name]
-    outcome = run_once(
-        config, job, session.token_manager(), dry_run=dry_run, redactor=session.redactor
-    )
+    tokens = session.token_manager(config.account_of(name))
+    outcome = run_once(config, job, tokens, dry_run=dry_run, redactor=session.redactor)
     _echo(outcome.line())
     sys.exit(exit_code_for(outcome.status))
 
@@ -296,10 +360,10 @@ def run_job(session: Session, name: str, dry_run: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_session
 def list_jobs(session: Session, as_json: bool) -> None:
-    """Lists the jobs: schedule, next run, last run, and the account's authorization."""
+    """Lists the jobs: account, schedule, next and last run, and each account's authorization."""
     from runner.status import collect_status, format_status
 
-    status = collect_status(session.config(), session.token_store())
+    status = collect_status(session.config())
     if as_json:
         _echo(json.dumps(status, indent=2, default=str))
     else:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ class JobContext:
         new_client: makes another client for this run (same token, deadline and dry-run guard),
             for jobs that want concurrent requests: one `requests.Session` per thread.
         base_dir: the config file's folder; relative paths in options are read from here.
+        save_state: stores a state durably at once (see `checkpoint`); None where nothing is kept.
     """
 
     job_name: str
@@ -36,6 +37,21 @@ class JobContext:
     dry_run: bool = False
     new_client: Callable[[], spotipy.Spotify] | None = None
     base_dir: Path = field(default_factory=Path.cwd)
+    save_state: Callable[[Mapping[str, Any]], None] | None = None
+
+    def checkpoint(self) -> None:
+        """Saves `state` as it is now, so the next run starts from it even if this one fails.
+
+        For what must survive a crash or a timeout, such as a record of a write about to be sent:
+        state is otherwise saved only when the run succeeds. Nothing is saved in a dry run.
+
+        Raises:
+            TypeError: a value JSON cannot hold.
+            RunTimedOut: the run's time limit has passed (its outcome is already recorded).
+        """
+        if self.dry_run or self.save_state is None:
+            return
+        self.save_state(self.state)
 
     def client(self) -> spotipy.Spotify:
         """Another client for this run, for use from another thread."""

@@ -1,7 +1,8 @@
 """The long-running process: schedules jobs, runs them, survives whatever they and Spotify do.
 
-Signals: SIGTERM/SIGINT stop starting runs and wait for running ones (up to `shutdown_timeout`),
-then exit 0; a second one exits at once. SIGHUP reloads the config; an invalid new config is
+Signals: SIGTERM/SIGINT stop starting runs and wait for running ones (up to `shutdown_timeout`,
+after which those still going are recorded as interrupted), then exit 0; a second one exits at
+once. SIGHUP reloads the config; an invalid new config is
 reported and the old one keeps running. systemd hears about all of it through sd_notify.
 """
 
@@ -20,27 +21,34 @@ from typing import Any
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobSubmissionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.date import DateTrigger
 
-from runner.config import Config, load_config
-from runner.errors import ConfigError, RunnerError, with_auth_hint
+from runner.accounts import token_manager, token_managers
+from runner.config import DEFAULT_ACCOUNT, Config, load_config
+from runner.errors import ConfigError, RunnerError
 from runner.execution import RETRYABLE, Executor, utcnow
 from runner.loader import LoadedJob, load_jobs
 from runner.lock import DaemonLock
 from runner.logs import RedactingFilter
 from runner.schedule import (
     MISFIRE_GRACE_TIME,
-    build_trigger,
     misfire_grace_time,
-    missed_fire_time,
     next_fire_times,
+    plan,
     retry_delay,
+    slot_history,
+    slot_of,
 )
 from runner.sdnotify import Notifier
 from runner.state import RunStatus, StateStore, open_state
-from runner.tokens import TokenManager, TokenStore
+from runner.tokens import TokenManager
 
 log = logging.getLogger("runner.daemon")
+
+# A daemon keeps a token the disk refuses in memory, so its jobs keep running while it
+# retries the write; it says so loudly and in its status until the write succeeds.
+_SPEND_WHEN_UNWRITABLE = True
 
 RETRY_SUFFIX = "@retry"
 CATCH_UP_SUFFIX = "@catch-up"
@@ -75,25 +83,54 @@ class Daemon:
         self._old_handlers: dict[int, Any] = {}
         self._stopping = threading.Event()
         self._busy: dict[str, threading.Lock] = {}
+        # Each scheduled job's trigger without jitter: names the slot a regular run stands for.
+        self._exact: dict[str, BaseTrigger] = {}
         self._inflight = 0
         self._rate_limited_until: datetime | None = None
         self._inflight_cv = threading.Condition()
+        self.abandoned = 0
         self.config: Config
         self.jobs: dict[str, LoadedJob] = {}
         self.state: StateStore
-        self.tokens: TokenManager
-        self.executor: Executor
+        # One token manager and one executor per account: a revoked account stops only its
+        # own jobs, and one account's refresh never waits on another's.
+        self.tokens: dict[str, TokenManager] = {}
+        self.executors: dict[str, Executor] = {}
         self.scheduler: BackgroundScheduler
 
     # -- start-up -----------------------------------------------------------------------------
 
     def _load(self) -> tuple[Config, dict[str, LoadedJob]]:
-        config = load_config(self.config_path)
-        jobs = load_jobs(config)
+        """Loads and checks the config, its jobs and their schedules.
+
+        Raises:
+            ConfigError: for any problem, whatever raised it: at start that is exit 2 (which
+                systemd's RestartPreventExitStatus=2 does not restart), on SIGHUP the running
+                config is kept.
+        """
+        try:
+            config = load_config(self.config_path)
+            jobs = load_jobs(config)
+        except ConfigError:
+            raise
+        except Exception as exc:
+            raise ConfigError([f"{self.config_path}: cannot be loaded: {_one_line(exc)}"]) from None
+        now = self.now()
+        for name, job in jobs.items():
+            try:
+                # Everything the scheduler will compute, computed once now: a value that
+                # passed the checks yet breaks the date arithmetic is a config problem.
+                exact = plan(job.config.schedule, config.tzinfo(), now=now, last_scheduled=now)
+                if exact.exact is not None:
+                    next_fire_times(exact.exact, now, 1)
+            except Exception as exc:
+                where = config.locate("jobs", name, "schedule")
+                raise ConfigError(
+                    [f"{where}: jobs.{name}.schedule: cannot be scheduled: {_one_line(exc)}"]
+                ) from None
         if self.redactor is not None:
-            for secret in (config.spotify.client_secret, config.spotify.refresh_token):
-                if secret is not None:
-                    self.redactor.add(secret.get_secret_value())
+            for secret in config.secrets():
+                self.redactor.add(secret)
         return config, jobs
 
     def serve(self) -> int:
@@ -116,10 +153,11 @@ class Daemon:
         interrupted = self.state.mark_interrupted(self.now())
         if interrupted:
             log.warning("%d run(s) were interrupted by the last stop", interrupted)
-        self.tokens = self._token_manager(self.config)
-        self._announce_auth()
-        self.tokens.start()
-        self.executor = Executor(self.config, self.tokens, self.state, now=self.now)
+        self.tokens = token_managers(self.config, spend_when_unwritable=_SPEND_WHEN_UNWRITABLE)
+        for tokens in self.tokens.values():
+            self._announce_auth(tokens)
+            tokens.start()
+        self._make_executors()
         self.scheduler = BackgroundScheduler(
             timezone=self.config.tzinfo(),
             executors={"default": ThreadPoolExecutor(max(4, len(self.jobs) + 2))},
@@ -144,21 +182,29 @@ class Daemon:
             return self._main_loop()
         finally:
             self._restore_signals()
-            self.tokens.stop()
-            self.state.close()
+            for tokens in self.tokens.values():
+                tokens.stop()
+            if not self.abandoned:
+                # Runs still going after shutdown_timeout would meet a closed database; the
+                # `run` command exits at once instead (os._exit), which releases it.
+                self.state.close()
 
-    def _token_manager(self, config: Config) -> TokenManager:
-        # A daemon keeps a token the disk refuses in memory, so its jobs keep running while it
-        # retries the write; it says so loudly and in its status until the write succeeds.
-        return TokenManager(
-            config.spotify, TokenStore(config.state_dir), spend_when_unwritable=True
-        )
+    def _make_executors(self) -> None:
+        self.executors = {
+            name: Executor(self.config, tokens, self.state, now=self.now)
+            for name, tokens in self.tokens.items()
+        }
 
-    def _announce_auth(self) -> None:
-        status = self.tokens.status()
+    def _announce_auth(self, tokens: TokenManager) -> None:
+        status = tokens.status()
         if status.needs_auth:
+            reason = status.reason or "not authorized"
+            suffix = ": run 'spotify-runner auth'"
             log.error(
-                "%s; jobs will wait for it", with_auth_hint(status.reason or "not authorized")
+                "account %s: %s: run '%s'; its jobs will wait for it",
+                tokens.account,
+                reason.removesuffix(suffix),
+                tokens.auth_command,
             )
 
     # -- scheduling ---------------------------------------------------------------------------
@@ -169,22 +215,26 @@ class Daemon:
             return
         tz = self.config.tzinfo()
         now = self.now()
-        last = self.state.last_scheduled_at(job.name)
-        # Anchor `every` schedules on the last run so restarts keep the cadence; a job that
-        # never ran starts now.
-        trigger = build_trigger(job.config.schedule, tz, start=last or now)
-        schedule = job.config.schedule
-        if schedule.at is not None and (
-            last is not None or not next_fire_times(trigger, now - timedelta(seconds=1), 1)
-        ):
+        last, caught_up_at = slot_history(self.state, job.name, job.config.account)
+        decided = plan(
+            job.config.schedule,
+            tz,
+            now=now,
+            last_scheduled=last,
+            caught_up_at=caught_up_at,
+            catch_up=catch_up and job.config.catch_up,
+        )
+        if decided.trigger is None or decided.exact is None:
             # A one-off that already ran (or whose time is past) is not run again by a restart;
-            # `catch_up` below still runs a missed one once.
+            # the catch-up below still runs a missed one once.
+            self._exact.pop(job.name, None)
             if self.scheduler.get_job(job.name) is not None:
                 self.scheduler.remove_job(job.name)
         else:
+            self._exact[job.name] = decided.exact
             self.scheduler.add_job(
                 self._fire,
-                trigger,
+                decided.trigger,
                 args=[job.name],
                 id=job.name,
                 name=job.name,
@@ -194,18 +244,16 @@ class Daemon:
                 # merely waited for a worker.
                 misfire_grace_time=misfire_grace_time(job.config.catch_up),
             )
-        if catch_up and job.config.catch_up:
-            missed = missed_fire_time(job.config.schedule, tz, last_scheduled=last, now=now)
-            if missed is not None:
-                log.info("%s: missed its run at %s; catching up once now", job.name, missed)
-                self.scheduler.add_job(
-                    self._fire,
-                    DateTrigger(now, timezone=tz),
-                    args=[job.name],
-                    kwargs={"trigger": "catch_up", "scheduled_at": missed},
-                    id=job.name + CATCH_UP_SUFFIX,
-                    replace_existing=True,
-                )
+        if decided.catch_up is not None:
+            log.info("%s: missed its run at %s; catching up once now", job.name, decided.catch_up)
+            self.scheduler.add_job(
+                self._fire,
+                DateTrigger(now, timezone=tz),
+                args=[job.name],
+                kwargs={"trigger": "catch_up", "scheduled_at": decided.catch_up},
+                id=job.name + CATCH_UP_SUFFIX,
+                replace_existing=True,
+            )
 
     def _fire(
         self,
@@ -226,7 +274,11 @@ class Daemon:
             until = held.astimezone(self.config.tzinfo())
             reason = f"Spotify rate-limited this app until {until:%Y-%m-%d %H:%M:%S %Z}"
             self.state.record_skipped(
-                name, scheduled_at=scheduled_at or self.now(), at=self.now(), reason=reason
+                name,
+                scheduled_at=scheduled_at or self._slot(name),
+                at=self.now(),
+                reason=reason,
+                account=job.config.account,
             )
             log.warning("%s: skipped, %s", name, reason)
             return
@@ -234,18 +286,20 @@ class Daemon:
         if not busy.acquire(blocking=False):
             self.state.record_skipped(
                 name,
-                scheduled_at=scheduled_at or self.now(),
+                scheduled_at=scheduled_at or self._slot(name),
                 at=self.now(),
                 reason="the previous run is still going",
+                account=job.config.account,
             )
             log.warning("%s: skipped, the previous run is still going", name)
             return
         with self._inflight_cv:
             self._inflight += 1
-        # A retry keeps the scheduled time of the run it repeats.
-        scheduled = scheduled_at or self.now()
+        # A retry keeps the scheduled time of the run it repeats; a regular run stands for its
+        # slot on the schedule (not its actual, possibly late or jittered, start).
+        scheduled = scheduled_at or self._slot(name)
         try:
-            outcome = self.executor.run(
+            outcome = self.executors[job.config.account].run(
                 job, scheduled_at=scheduled, attempt=attempt, trigger=trigger
             )
             if outcome.status is RunStatus.RATE_LIMITED and outcome.retry_after:
@@ -263,6 +317,11 @@ class Daemon:
                 self._inflight -= 1
                 self._inflight_cv.notify_all()
             self.notifier.status(self._status_text())
+
+    def _slot(self, name: str) -> datetime:
+        exact = self._exact.get(name)
+        now = self.now()
+        return slot_of(exact, now) if exact is not None else now
 
     def _hold(self, retry_after: float) -> None:
         """Holds every job until Spotify's Retry-After has passed."""
@@ -306,7 +365,14 @@ class Daemon:
             else "missed: the daemon was too late to start it"
         )
         log.warning("%s: skipped, %s", name, reason)
-        self.state.record_skipped(name, scheduled_at=times[-1], at=self.now(), reason=reason)
+        # APScheduler's run time includes jitter; the record names the slot on the schedule.
+        exact = self._exact.get(name)
+        slot = slot_of(exact, times[-1]) if exact is not None else times[-1]
+        job = self.jobs.get(name)
+        account = job.config.account if job is not None else DEFAULT_ACCOUNT
+        self.state.record_skipped(
+            name, scheduled_at=slot, at=self.now(), reason=reason, account=account
+        )
 
     def _status_text(self) -> str:
         upcoming = [
@@ -317,14 +383,24 @@ class Daemon:
         if not upcoming:
             return "no runs scheduled"
         when, name = min(upcoming)
-        prefix = "needs authorization; " if self.tokens.needs_auth else ""
-        unsaved = self.tokens.status().unsaved
-        if unsaved is not None:
-            prefix += f"NEEDS ATTENTION: the new Spotify token is not saved ({unsaved}); "
+        waiting = [name for name, tokens in self.tokens.items() if tokens.needs_auth]
+        prefix = ""
+        if waiting == [DEFAULT_ACCOUNT]:
+            prefix = "needs authorization; "
+        elif waiting:
+            prefix = f"account {', '.join(waiting)} needs authorization; "
+        for account, tokens in self.tokens.items():
+            unsaved = tokens.status().unsaved
+            if unsaved is not None:
+                whose = "" if account == DEFAULT_ACCOUNT else f" of account {account}"
+                prefix += (
+                    f"NEEDS ATTENTION: the new Spotify token{whose} is not saved ({unsaved}); "
+                )
         held = self._rate_limited_until
         if held is not None and self.now() < held:
             prefix += f"rate-limited until {held.astimezone(self.config.tzinfo()):%H:%M:%S}; "
-        return f"{prefix}next run: {name} at {when:%Y-%m-%d %H:%M:%S %Z}"
+        local = when.astimezone(self.config.tzinfo())
+        return f"{prefix}next run: {name} at {local:%Y-%m-%d %H:%M:%S %Z}"
 
     # -- signals and the main loop --------------------------------------------------------------
 
@@ -374,10 +450,33 @@ class Daemon:
             finished = self._inflight_cv.wait_for(lambda: self._inflight == 0, timeout=limit)
         self.scheduler.shutdown(wait=False)
         if not finished:
-            log.error("stopped with runs still going after %gs", limit)
-            return 1
+            # The job threads cannot be stopped from outside; waiting for them would outlast
+            # systemd's TimeoutStopSec. Record them as interrupted now and leave: `abandoned`
+            # tells the caller to exit without joining them (and keeps the store open for them).
+            self.abandoned = self.state.mark_interrupted(self.now(), own=True) or 1
+            log.warning(
+                "stopped after shutdown_timeout (%gs) with %d run(s) still going: "
+                "recorded as interrupted",
+                limit,
+                self.abandoned,
+            )
+            return 0
         log.info("stopped")
         return 0
+
+    def _replace_token_managers(self, config: Config) -> None:
+        """New managers for the accounts whose settings changed; the others keep theirs."""
+        same_app = config.spotify == self.config.spotify
+        for name, tokens in list(self.tokens.items()):
+            if not same_app or self.config.accounts.get(name) != config.accounts.get(name):
+                tokens.stop()
+                del self.tokens[name]
+        for name in config.accounts:
+            if name not in self.tokens:
+                tokens = token_manager(config, name, spend_when_unwritable=_SPEND_WHEN_UNWRITABLE)
+                self._announce_auth(tokens)
+                tokens.start()
+                self.tokens[name] = tokens
 
     def reload(self) -> bool:
         """Re-reads the config; keeps the old one running when the new one is invalid."""
@@ -389,17 +488,18 @@ class Daemon:
                 log.error("reload failed, keeping the running config: %s", line)
             self.notifier.ready(self._status_text())
             return False
+        except Exception as exc:  # a reload never takes the daemon down
+            log.error("reload failed, keeping the running config: %s", _one_line(exc))
+            self.notifier.ready(self._status_text())
+            return False
         if config.state_dir != self.config.state_dir:
             log.error("reload: state_dir cannot change while running; restart to move it")
             self.notifier.ready(self._status_text())
             return False
         old = self.jobs
-        if config.spotify != self.config.spotify:
-            self.tokens.stop()
-            self.tokens = self._token_manager(config)
-            self.tokens.start()
+        self._replace_token_managers(config)
         self.config = config
-        self.executor = Executor(config, self.tokens, self.state, now=self.now)
+        self._make_executors()
         self.jobs = jobs
         for name in set(old) - set(jobs):
             for suffix in ("", RETRY_SUFFIX, CATCH_UP_SUFFIX):
@@ -420,3 +520,8 @@ class Daemon:
         )
         self.notifier.ready(self._status_text())
         return True
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

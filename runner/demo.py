@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from runner.testing import FakeSpotify
+from runner.testing.spinitron import FakeSpinitron
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.yaml"
 USER = "alice"
@@ -59,7 +60,33 @@ def _line_for(fake: FakeSpotify, uri: str, rng: random.Random) -> str:
     return f"{track['artists'][0]['name']} - {track['name']}"
 
 
-def _demo_config(workdir: Path, fake: FakeSpotify, port: int, every: int) -> Path:
+def _station_job(station: FakeSpinitron) -> dict[str, Any]:
+    """A radio station's spins from its Spinitron account (the fake's), newest at the top."""
+    return {
+        "job": "playlist_updater",
+        "schedule": {"every": "15m"},
+        "options": {
+            "playlist": {"name": "Station spins", "description": "From the station's Spinitron"},
+            "sources": [
+                {
+                    "spinitron": {
+                        "api_key": "${SPINITRON_KEY}",
+                        "api_url": station.api_url,
+                        "count": 50,
+                    }
+                }
+            ],
+            "overrides": {"WXYZ - Station ID": None},
+            "mode": "append",
+            "position": "top",
+            "max_tracks": 50,
+        },
+    }
+
+
+def _demo_config(
+    workdir: Path, fake: FakeSpotify, port: int, every: int, station: FakeSpinitron
+) -> Path:
     """config.example.yaml, pointed at the fake, with schedules of a few seconds."""
     data: dict[str, Any] = yaml.safe_load(EXAMPLE.read_text())
     spotify = data["spotify"]
@@ -69,8 +96,9 @@ def _demo_config(workdir: Path, fake: FakeSpotify, port: int, every: int) -> Pat
     spotify.pop("refresh_token", None)
     data["state_dir"] = str(workdir / "state")
     data.pop("jobs_dir", None)
+    data.setdefault("jobs", {})["station"] = _station_job(station)
     for i, job in enumerate(data.get("jobs", {}).values()):
-        job["schedule"] = {"every": f"{every + i}s"}
+        job["schedule"] = {"every": f"{every + i % 4}s"}  # staggered, none longer than 6s
         job["catch_up"] = False
         feed_sources = [s for s in job.get("options", {}).get("sources", []) if isinstance(s, dict)]
         for source in feed_sources:
@@ -85,9 +113,11 @@ def _demo_config(workdir: Path, fake: FakeSpotify, port: int, every: int) -> Pat
 class _Radio(threading.Thread):
     """Plays a song every couple of seconds by appending it to every feed file, as a log."""
 
-    def __init__(self, fake: FakeSpotify, catalog: list[str], feeds: list[Path]) -> None:
+    def __init__(
+        self, fake: FakeSpotify, catalog: list[str], feeds: list[Path], station: FakeSpinitron
+    ) -> None:
         super().__init__(daemon=True, name="demo-radio")
-        self.fake, self.catalog, self.feeds = fake, catalog, feeds
+        self.fake, self.catalog, self.feeds, self.station = fake, catalog, feeds, station
         self.rng = random.Random(3)
         self.stop = threading.Event()
         self.played: list[str] = []
@@ -104,6 +134,12 @@ class _Radio(threading.Thread):
             with feed.open("a") as out:
                 out.write(line + "\n")
         self.fake.add_play(USER, uri)
+        # The station logs the spin in Spinitron too, mostly with the recording's ISRC.
+        track = self.fake.track(uri)
+        code = track.get("external_ids", {}).get("isrc") if self.rng.random() < 0.7 else None
+        self.station.add_spin(track["artists"][0]["name"], track["name"], isrc=code)
+        if self.rng.random() < 0.1:
+            self.station.add_spin("WXYZ", "Station ID", duration=10)
 
     def run(self) -> None:
         ticks = 0
@@ -143,8 +179,8 @@ def run_demo(*, seconds: float = 20.0, keep: Path | None = None, every: int = 3)
     workdir = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="spotify-runner-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
     try:
-        with FakeSpotify() as fake:
-            return _run(fake, workdir, seconds, every)
+        with FakeSpotify() as fake, FakeSpinitron() as station:
+            return _run(fake, station, workdir, seconds, every)
     finally:
         if keep is None:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -161,11 +197,13 @@ def _cli(config: Path, env: dict[str, str], *args: str) -> subprocess.CompletedP
     )
 
 
-def _run(fake: FakeSpotify, workdir: Path, seconds: float, every: int) -> int:
+def _run(
+    fake: FakeSpotify, station: FakeSpinitron, workdir: Path, seconds: float, every: int
+) -> int:
     catalog = _seed(fake)
-    config = _demo_config(workdir, fake, _free_port(), every)
+    config = _demo_config(workdir, fake, _free_port(), every, station)
     feeds = _feeds_of(config)
-    radio = _Radio(fake, catalog, feeds)
+    radio = _Radio(fake, catalog, feeds, station)
     for _ in range(8):
         radio.play()
     for feed in feeds:
@@ -176,6 +214,7 @@ def _run(fake: FakeSpotify, workdir: Path, seconds: float, every: int) -> int:
     env.update(
         SPOTIFY_CLIENT_ID=FakeSpotify.CLIENT_ID,
         SPOTIFY_CLIENT_SECRET=FakeSpotify.CLIENT_SECRET,
+        SPINITRON_KEY=FakeSpinitron.API_KEY,
         BROWSER=f"{sys.executable} -m runner.testing.browser %s",
         PYTHONUNBUFFERED="1",
     )

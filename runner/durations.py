@@ -19,6 +19,9 @@ _RANK = {unit: rank for rank, unit in enumerate(_UNITS)}
 _PART = re.compile(r"\s*(\d+(?:\.\d+)?|\.\d+)\s*(ms|d|h|m|s)", re.IGNORECASE)
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d+)?|\.\d+)")
 _HINT = "use a number with s, m, h or d, like 15m"
+# Nothing in a config needs longer, and every duration must still be addable to a date: a
+# value past this is refused here rather than overflowing later in the scheduler.
+MAX_DURATION = timedelta(days=3650)
 
 
 def parse_duration(text: str | int | float) -> timedelta:
@@ -34,7 +37,8 @@ def parse_duration(text: str | int | float) -> timedelta:
         The duration; never negative.
 
     Raises:
-        ValueError: with a one-line message that quotes the input and shows the expected form.
+        ValueError: with a one-line message that quotes the input and shows the expected form;
+            also for a duration longer than `MAX_DURATION` (ten years).
     """
     if isinstance(text, bool):  # bool is an int subclass; `timeout: true` is a mistake
         raise ValueError(f"bad duration '{str(text).lower()}': {_HINT}")
@@ -59,10 +63,13 @@ def parse_duration(text: str | int | float) -> timedelta:
                 f"bad duration '{text}': write each unit once, largest first, like 1h30m"
             )
         last_rank = rank
+        _bounded(float(number) * _UNITS[unit].total_seconds(), text)  # before it can overflow
         total += float(number) * _UNITS[unit]
         pos = match.end()
     if pos == 0:  # empty or only whitespace
         raise ValueError(f"bad duration '{text}': {_HINT}")
+    if total > MAX_DURATION:
+        _bounded(total.total_seconds(), text)
     return total
 
 
@@ -71,7 +78,13 @@ def _seconds(value: float, shown: str) -> timedelta:
         raise ValueError(f"bad duration '{shown}': {_HINT}")
     if value < 0:
         raise ValueError(f"bad duration '{shown}': must not be negative")
-    return timedelta(seconds=value)
+    return _bounded(value, shown)
+
+
+def _bounded(seconds: float, shown: str) -> timedelta:
+    if not seconds <= MAX_DURATION.total_seconds():  # also catches NaN and infinity
+        raise ValueError(f"bad duration '{shown}': too long (at most {MAX_DURATION.days}d)")
+    return timedelta(seconds=seconds)
 
 
 def format_duration(td: timedelta) -> str:

@@ -15,12 +15,9 @@ EXIT_USAGE = 2
 EXIT_AUTH = 3
 
 
-AUTH_HINT = "run 'spotify-runner auth'"
-
-
-def with_auth_hint(reason: str) -> str:
+def with_auth_hint(reason: str, command: str = "spotify-runner auth") -> str:
     """`reason: run 'spotify-runner auth'`, with the hint given once however often it is added."""
-    return reason if "'spotify-runner auth" in reason else f"{reason}: {AUTH_HINT}"
+    return reason if "'spotify-runner auth" in reason else f"{reason}: run '{command}'"
 
 
 class RunnerError(Exception):
@@ -62,23 +59,30 @@ class AuthError(RunnerError):
 class AuthorizationNeeded(AuthError):
     """No usable refresh token: the user must run `spotify-runner auth`."""
 
-    def __init__(self, reason: str = "authorization expired or revoked") -> None:
-        super().__init__(with_auth_hint(reason))
+    def __init__(
+        self, reason: str = "authorization expired or revoked", command: str = "spotify-runner auth"
+    ) -> None:
+        super().__init__(with_auth_hint(reason, command))
 
 
 class MissingScopes(AuthError):
     """The stored token does not cover the scopes the configured jobs need."""
 
-    def __init__(self, missing: set[str]) -> None:
+    def __init__(self, missing: set[str], command: str = "spotify-runner auth") -> None:
         self.missing = frozenset(missing)
         names = " ".join(sorted(missing))
-        super().__init__(
-            f"the authorization lacks scopes {names}: run 'spotify-runner auth' to grant them"
-        )
+        super().__init__(f"the authorization lacks scopes {names}: run '{command}' to grant them")
 
 
 class TransientError(RunnerError):
-    """Worth retrying later: network trouble, 5xx, rate limiting."""
+    """Worth retrying later: network trouble, 5xx, rate limiting.
+
+    Attributes:
+        retry_after: seconds a service (not Spotify) asked to be left alone, when it said: the
+            job's own retry waits at least that long; other jobs are not held.
+    """
+
+    retry_after: float | None = None
 
 
 class RateLimited(TransientError):

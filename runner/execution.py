@@ -10,7 +10,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -85,7 +85,7 @@ def classify(exc: BaseException) -> tuple[RunStatus, str, float | None]:
     if isinstance(exc, RunTimedOut):
         return RunStatus.TIMED_OUT, str(exc), None
     if isinstance(exc, TransientError):
-        return RunStatus.TRANSIENT, str(exc), None
+        return RunStatus.TRANSIENT, str(exc), exc.retry_after
     if isinstance(exc, DryRunWrite):
         text = str(exc)
         # The transport's message already says so; do not say it twice.
@@ -119,10 +119,10 @@ class Executor:
 
     Args:
         config: the loaded config (API URL, timezone).
-        tokens: the daemon's single token manager.
+        tokens: the token manager of the account the jobs run as.
         state: run history and job state.
         now: the clock for recorded times.
-        account: which account's history and state to use.
+        account: which account's history and state to use; the token manager's by default.
         redactor: the process's redaction filter, for the run's own captured log lines.
         on_request: told about every request the run's clients send (for metrics).
     """
@@ -134,7 +134,7 @@ class Executor:
         state: StateStore,
         *,
         now: Callable[[], datetime] = utcnow,
-        account: str = "default",
+        account: str | None = None,
         redactor: RedactingFilter | None = None,
         on_request: RequestObserver | None = None,
     ) -> None:
@@ -142,7 +142,7 @@ class Executor:
         self.tokens = tokens
         self.state = state
         self.now = now
-        self.account = account
+        self.account = tokens.account if account is None else account
         self.capture = RunLogCapture(redactor)
         self.on_request = on_request
 
@@ -150,12 +150,14 @@ class Executor:
         """Fails fast, without a request, when the account cannot run this job."""
         if self.tokens.needs_auth and not self.tokens.reload_from_store():
             status = self.tokens.status()
-            return AuthError(with_auth_hint(status.reason or "authorization needed"))
+            return AuthError(
+                with_auth_hint(status.reason or "authorization needed", self.tokens.auth_command)
+            )
         granted = self.tokens.status().scopes
         missing = set(job.module.scopes) - set(granted)
         # An adopted hand-made token reports its scopes only after the first refresh.
         if granted and missing:
-            return MissingScopes(missing)
+            return MissingScopes(missing, self.tokens.auth_command)
         return None
 
     def run(
@@ -209,7 +211,10 @@ class Executor:
             level = logging.INFO if status is RunStatus.OK else logging.ERROR
             if broken is None:  # else the caller reports it, once
                 log.log(
-                    level, "%s", outcome.line(), extra={"job": job.name, "status": status.value}
+                    level,
+                    "%s",
+                    outcome.line(),
+                    extra={"job": job.name, "status": status.value, "account": self.account},
                 )
         self.state.save_run_log(run_id, runlog.text())
         if broken is not None:
@@ -237,6 +242,14 @@ class Executor:
             )
 
         state = self.state.load_job_state(job.name, account=self.account)
+
+        def save_state(now: Mapping[str, Any]) -> None:
+            if time.monotonic() >= deadline:
+                # The run is recorded as timed out; a late checkpoint must not overwrite what a
+                # later run saved.
+                raise RunTimedOut("the run's time limit has passed; its state was not saved")
+            self.state.save_job_state(job.name, dict(now), account=self.account)
+
         ctx = JobContext(
             job_name=job.name,
             spotify=new_client(),
@@ -246,6 +259,7 @@ class Executor:
             dry_run=dry_run,
             new_client=new_client,
             base_dir=Path(self.config.source).resolve().parent,
+            save_state=save_state,
         )
         result: dict[str, Any] = {}
 

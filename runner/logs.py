@@ -2,16 +2,21 @@
 
 spotipy logs request headers, `Authorization: Bearer ...` included, at DEBUG; requests and urllib3
 log URLs. Redaction happens on the handler, so it covers every logger, whatever its level.
+
+Under systemd, stderr is a stream to journald, which files every line at the unit's default
+priority (6, info) unless the line starts with a `<N>` prefix (sd-daemon(3)); the prefix is added
+when `$JOURNAL_STREAM` names the very stream stderr is, so `journalctl -p err` finds errors.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TextIO
 
 REDACTED = "[redacted]"
@@ -91,6 +96,52 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, ensure_ascii=False)
 
 
+# syslog priorities (sd-daemon(3)) for logging's levels; the nearest lower level decides.
+_PRIORITIES = (
+    (logging.CRITICAL, 2),
+    (logging.ERROR, 3),
+    (logging.WARNING, 4),
+    (logging.INFO, 6),
+    (logging.DEBUG, 7),
+)
+
+
+def syslog_priority(levelno: int) -> int:
+    """The syslog priority for a logging level: ERROR is 3, WARNING 4, INFO 6, DEBUG 7."""
+    for level, priority in _PRIORITIES:
+        if levelno >= level:
+            return priority
+    return 7
+
+
+def is_journal_stream(stream: TextIO, env: Mapping[str, str] | None = None) -> bool:
+    """True when `stream` is the journald stream systemd passed (`$JOURNAL_STREAM=DEV:INODE`).
+
+    Comparing the device and inode (not just the variable's presence) keeps a child whose stderr
+    was redirected elsewhere, but which inherited the variable, from writing prefixes to a file.
+    """
+    value = (os.environ if env is None else env).get("JOURNAL_STREAM", "")
+    dev, _, ino = value.partition(":")
+    try:
+        st = os.fstat(stream.fileno())
+        return (st.st_dev, st.st_ino) == (int(dev), int(ino))
+    except (OSError, ValueError, AttributeError):
+        # No such variable, a malformed one, or a stream without a descriptor (a test's StringIO).
+        return False
+
+
+class JournalPrefixFormatter(logging.Formatter):
+    """Wraps a formatter and starts every line with `<N>`, so a traceback keeps the priority too."""
+
+    def __init__(self, inner: logging.Formatter) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        prefix = f"<{syslog_priority(record.levelno)}>"
+        return "\n".join(prefix + line for line in self.inner.format(record).split("\n"))
+
+
 # Third-party loggers that are noisy below WARNING; shown only at -vv.
 _CHATTY = ("spotipy", "urllib3", "requests", "apscheduler")
 
@@ -108,15 +159,21 @@ def setup_logging(
         verbosity: 0 info, 1 debug for our loggers, 2 debug for third-party ones too.
         fmt: "text" (journald adds timestamps) or "json".
         secrets: values to redact from the start.
-        stream: where to log; stderr by default.
+        stream: where to log; stderr by default. Each line gets a `<N>` priority prefix when
+            it is the journal stream (see `is_journal_stream`).
     """
-    handler = logging.StreamHandler(stream or sys.stderr)
+    target = stream or sys.stderr
+    handler = logging.StreamHandler(target)
     redactor = RedactingFilter(secrets)
     handler.addFilter(redactor)
-    if fmt == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    formatter = (
+        JsonFormatter()
+        if fmt == "json"
+        else logging.Formatter("%(levelname)s %(name)s: %(message)s")
+    )
+    if is_journal_stream(target):
+        formatter = JournalPrefixFormatter(formatter)
+    handler.setFormatter(formatter)
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

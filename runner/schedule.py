@@ -3,25 +3,30 @@
 The daemon wraps APScheduler around these; nothing here reads the clock or sleeps, so every
 decision (next fire times, catch-up, back-off) is tested by computing with a given `now`.
 
-Cron expressions follow crontab(5), not APScheduler's dialect: APScheduler 3 numbers weekdays
-from 0 = Monday, crontab from 0 = Sunday (7 is Sunday too), so `0 9 * * 0` handed to
-`CronTrigger.from_crontab` would run on Mondays. `cron_trigger` translates the day-of-week field.
-One crontab rule is not reproduced: when both day-of-month and day-of-week are restricted,
-crontab fires when *either* matches, APScheduler only when both do.
+- `cron`: `runner.cron.CrontabTrigger`, crontab(5) with cron(8)'s DST rules (see that module).
+- `every`: `GridTrigger`, a fixed grid `anchor + k * interval` anchored on *scheduled* times
+  (never on when a run actually started, so lateness and jitter never shift it). A catch-up run
+  counts as the run of the slot it makes up for, and the next run is the first grid point at
+  least one interval after the catch-up started: never two runs in a row. A restart without
+  catch-up keeps the grid: the runs that fell while the daemon was down are not made up, and
+  the next run is the first grid point from the restart on.
+- `at`: APScheduler's `DateTrigger`, once.
+
+The scheduler and the catch-up check use the same trigger objects, so they cannot disagree.
 """
 
 from __future__ import annotations
 
 import random
-import re
-from datetime import UTC, datetime, timedelta
-from typing import Protocol
-from zoneinfo import ZoneInfo
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Any, Protocol
 
 from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
-from apscheduler.triggers.interval import IntervalTrigger
+
+from runner.cron import CrontabTrigger
 
 # APScheduler's default misfire_grace_time of 1 s drops a run that starts more than a second
 # late, and the check happens in the worker thread: a run that waited for a free worker, or a
@@ -32,12 +37,6 @@ from apscheduler.triggers.interval import IntervalTrigger
 MISFIRE_GRACE_TIME: int = 600
 
 _ONE_US = timedelta(microseconds=1)
-_WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # APScheduler's order
-_CRON_DAY_NUMBERS = {"sun": 0, "mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6}
-_DOW_PART = re.compile(
-    r"^(?:(?P<all>\*)|(?P<first>\d+|[a-z]{3})(?:-(?P<last>\d+|[a-z]{3}))?)"
-    r"(?:/(?P<step>\d+))?$"
-)
 
 
 class ScheduleLike(Protocol):
@@ -65,103 +64,209 @@ def misfire_grace_time(catch_up: bool) -> int | None:
     return None if catch_up else MISFIRE_GRACE_TIME
 
 
-def cron_weekdays(field: str) -> str:
-    """Translates a crontab day-of-week field into APScheduler's numbering.
+class GridTrigger(BaseTrigger):  # type: ignore[misc]  # APScheduler has no type hints
+    """Fires at `anchor + k * interval` (k any integer), never before `not_before`.
 
-    Numbers follow crontab (0 and 7 = Sunday, 1 = Monday); names (`mon-fri`) mean what they
-    say. The result lists names, which APScheduler cannot misread: `1-5` -> `mon,tue,wed,thu,fri`.
-
-    Raises:
-        ValueError: the field is not a valid crontab day-of-week.
+    Args:
+        anchor: one point of the grid (a scheduled time, never an actual start time).
+        interval: the grid's spacing; positive.
+        not_before: no fire time earlier than this (after a catch-up: one interval after it).
+        jitter: up to this many seconds added to each fire time; shorter than the interval.
     """
-    days: set[int] = set()  # APScheduler numbering, 0 = Monday
-    for part in field.lower().split(","):
-        match = _DOW_PART.match(part.strip())
-        if not match:
-            raise ValueError(f"bad day-of-week {part!r}")
-        step = int(match["step"]) if match["step"] else 1
-        if step < 1:
-            raise ValueError(f"bad day-of-week step in {part!r}")
-        if match["all"]:
-            # `*/2` counts from Sunday, crontab's day 0: sun, tue, thu, sat.
-            days.update(_from_cron(n) for n in range(0, 7, step))
-            continue
-        first = _cron_day(match["first"], part)
-        if match["last"]:
-            last = _cron_day(match["last"], part, end=True)
-        elif match["step"]:
-            last = 6  # `1/2`: from 1 to the end of the week
+
+    __slots__ = ("anchor", "interval", "not_before", "jitter")
+
+    def __init__(
+        self,
+        anchor: datetime,
+        interval: timedelta,
+        *,
+        not_before: datetime | None = None,
+        jitter: float | None = None,
+    ) -> None:
+        _require_aware(anchor, "anchor")
+        if interval <= timedelta(0):
+            raise ValueError("an interval must be positive")
+        self.anchor = anchor.astimezone(UTC)
+        self.interval = interval
+        self.not_before = not_before.astimezone(UTC) if not_before is not None else None
+        self.jitter = jitter
+
+    def first_at_or_after(self, moment: datetime) -> datetime:
+        """The first grid point at or after `moment` (and not before `not_before`)."""
+        if self.not_before is not None and moment < self.not_before:
+            moment = self.not_before
+        steps = -((self.anchor - moment) // self.interval)  # ceiling division
+        return self.anchor + steps * self.interval
+
+    def next_after(self, moment: datetime) -> datetime:
+        """The first fire time strictly after `moment`."""
+        return self.first_at_or_after(moment + _ONE_US)
+
+    def last_before(self, moment: datetime) -> datetime | None:
+        """The latest grid point strictly before `moment`, or None before `not_before`."""
+        steps = -((self.anchor - moment) // self.interval) - 1
+        latest = self.anchor + steps * self.interval
+        if self.not_before is not None and latest < self.not_before:
+            return None
+        return latest
+
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        """APScheduler's question: the grid point after the previous one, or from `now`."""
+        start = previous_fire_time + _ONE_US if previous_fire_time is not None else now
+        fire: datetime | None = self._apply_jitter(
+            self.first_at_or_after(start.astimezone(UTC)), self.jitter, now
+        )
+        return fire
+
+    def __str__(self) -> str:
+        return f"every[{self.interval} from {self.anchor.isoformat()}]"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to do with one job when the daemon (re)schedules it.
+
+    Attributes:
+        trigger: the regular trigger, jitter included; None when nothing more is to run.
+        exact: the same without jitter: for naming a run's slot and for showing the next run.
+        catch_up: the missed slot that one run now makes up for, or None.
+    """
+
+    trigger: BaseTrigger | None
+    exact: BaseTrigger | None
+    catch_up: datetime | None
+
+
+def plan(
+    schedule: ScheduleLike,
+    tz: tzinfo,
+    *,
+    now: datetime,
+    last_scheduled: datetime | None,
+    caught_up_at: datetime | None = None,
+    catch_up: bool = False,
+    created_at: datetime | None = None,
+) -> Plan:
+    """The triggers and the catch-up decision for one job: the daemon's and `jobs`'s one answer.
+
+    Args:
+        schedule: exactly one of cron, every, at.
+        tz: the config's time zone.
+        now: the current time (aware).
+        last_scheduled: the latest slot recorded for the job, None for a job that never ran.
+        caught_up_at: when the catch-up run of that slot started, if it was one.
+        catch_up: the job's `catch_up` setting.
+        created_at: for a job with no history, when it was first seen (stands in for the last
+            run in the catch-up decision); None: a brand-new job does not catch up.
+    """
+    _require_aware(now, "now")
+    jitter = _seconds(schedule.jitter)
+    missed = None
+    if catch_up:
+        missed = missed_fire_time(
+            schedule,
+            tz,
+            last_scheduled=last_scheduled,
+            now=now,
+            created_at=created_at,
+            caught_up_at=caught_up_at,
+        )
+    if schedule.every is not None:
+        interval = schedule.every
+        if last_scheduled is None:
+            # A new job runs one interval after it is first scheduled.
+            anchor, not_before = now, now + interval
         else:
-            last = first
-        if last < first:
-            raise ValueError(f"bad day-of-week range {part!r}: the first day comes after the last")
-        days.update(_from_cron(n) for n in range(first, last + 1, step))
-    if len(days) == 7:
-        return "*"
-    return ",".join(_WEEKDAY_NAMES[d] for d in sorted(days))
+            anchor = last_scheduled
+            not_before = now
+            if caught_up_at is not None:
+                not_before = max(now, caught_up_at + interval)
+        if missed is not None:
+            # The catch-up run now is the run of its slot: the next is an interval later.
+            not_before = now + interval
+        return Plan(
+            GridTrigger(anchor, interval, not_before=not_before, jitter=jitter),
+            GridTrigger(anchor, interval, not_before=not_before),
+            missed,
+        )
+    if schedule.cron is not None:
+        return Plan(
+            CrontabTrigger(schedule.cron, tz, jitter=jitter),
+            CrontabTrigger(schedule.cron, tz),
+            missed,
+        )
+    if schedule.at is not None:
+        once = DateTrigger(schedule.at, timezone=tz)
+        late = now - once.run_date
+        if last_scheduled is not None or late > timedelta(seconds=MISFIRE_GRACE_TIME):
+            # A one-off that already ran (or is long past) is not run again by a restart; a
+            # missed one is made up once by the catch-up. One a little late runs now, as any
+            # run within the misfire grace time does.
+            return Plan(None, None, missed)
+        return Plan(once, once, None if late >= timedelta(0) else missed)
+    raise ValueError("a schedule needs one of cron, every or at")
 
 
-def _cron_day(text: str, part: str, *, end: bool = False) -> int:
-    if text.isdigit():
-        number = int(text)
-        if not 0 <= number <= 7:
-            raise ValueError(f"bad day-of-week {part!r}: days are 0-7 (0 and 7 are Sunday)")
-        return number
-    if text not in _CRON_DAY_NUMBERS:
-        raise ValueError(f"bad day-of-week {part!r}: unknown day name {text!r}")
-    number = _CRON_DAY_NUMBERS[text]
-    # `fri-sun` means Friday to Sunday: as the end of a range Sunday is day 7.
-    return 7 if end and number == 0 else number
+class _Configured(Protocol):
+    """The part of `runner.config.Config` `past_one_offs` reads."""
+
+    @property
+    def jobs(self) -> Mapping[str, Any]: ...
+
+    def tzinfo(self) -> tzinfo: ...
+
+    def problem(self, key_path: Sequence[str | int], message: str) -> str: ...
 
 
-def _from_cron(number: int) -> int:
-    return (number - 1) % 7  # crontab 1 = Monday -> 0; 0 and 7 = Sunday -> 6
+def past_one_offs(config: _Configured, now: datetime) -> list[str]:
+    """`check`'s problems for enabled one-off jobs whose `at` has passed: they never run again.
 
-
-def cron_trigger(expr: str, tz: ZoneInfo, *, jitter: float | None = None) -> CronTrigger:
-    """A `CronTrigger` for a 5-field crontab expression, with crontab's weekday numbering.
-
-    Raises:
-        ValueError: not 5 fields, or a field APScheduler rejects.
+    Only `check` refuses them: the daemon keeps starting with such a job (it may have run it
+    already, or catch it up once), so a finished one-off never blocks a restart.
     """
-    fields = expr.split()
-    if len(fields) != 5:
-        raise ValueError(f"wrong number of fields (got {len(fields)}, expected 5)")
-    minute, hour, day, month, day_of_week = fields
-    return CronTrigger(
-        minute=minute,
-        hour=hour,
-        day=day,
-        month=month,
-        day_of_week=cron_weekdays(day_of_week),
-        timezone=tz,
-        jitter=jitter,
-    )
+    problems = []
+    for name, job in config.jobs.items():
+        at = job.schedule.at
+        if at is None or not job.enabled:
+            continue
+        when = DateTrigger(at, timezone=config.tzinfo()).run_date
+        if when <= now:
+            problems.append(
+                config.problem(
+                    ("jobs", name, "schedule", "at"),
+                    f"{at:%Y-%m-%d %H:%M} is in the past, so this one-off never runs (again): "
+                    "move it ahead, or remove the job or set enabled: false",
+                )
+            )
+    return problems
 
 
 def build_trigger(
     schedule: ScheduleLike,
-    tz: ZoneInfo,
+    tz: tzinfo,
     *,
     start: datetime | None = None,
     with_jitter: bool = True,
 ) -> BaseTrigger:
-    """The APScheduler trigger for a schedule.
+    """The APScheduler trigger for a schedule, for a job whose last slot was `start`.
 
     Args:
         schedule: exactly one of `cron`, `every`, `at` set.
         tz: the config's time zone: cron fields and a naive `at` are read in it.
-        start: for `every`, the first fire time; later ones follow at the interval, so passing
-            the last scheduled run keeps the cadence across restarts. None: now + interval.
+        start: for `every`, a point of the grid (the last scheduled run); the first fire time
+            is the first grid point after it. None: the grid starts now + interval.
         with_jitter: False builds the same trigger without jitter, for computing fire times.
     """
     jitter = _seconds(schedule.jitter) if with_jitter else None
     if schedule.cron is not None:
-        return cron_trigger(schedule.cron, tz, jitter=jitter)
+        return CrontabTrigger(schedule.cron, tz, jitter=jitter)
     if schedule.every is not None:
-        return IntervalTrigger(
-            seconds=schedule.every.total_seconds(), start_date=start, timezone=tz, jitter=jitter
-        )
+        if start is None:
+            return GridTrigger(datetime.now(UTC) + schedule.every, schedule.every, jitter=jitter)
+        return GridTrigger(start, schedule.every, not_before=start + _ONE_US, jitter=jitter)
     if schedule.at is not None:
         return DateTrigger(schedule.at, timezone=tz)
     raise ValueError("a schedule needs one of cron, every or at")
@@ -197,22 +302,62 @@ def next_fire_times(trigger: BaseTrigger, after: datetime, n: int) -> list[datet
     return times
 
 
+def slot_of(exact: BaseTrigger, now: datetime) -> datetime:
+    """The scheduled time a regular run starting at `now` stands for: the last one due.
+
+    Jitter only delays a run (APScheduler adds 0..jitter), so the run's slot is the latest
+    exact fire time at or before `now`; with no such time (a DateTrigger), `now`.
+    """
+    if isinstance(exact, CrontabTrigger | GridTrigger):
+        slot = exact.last_before(now + _ONE_US)
+        if slot is not None:
+            return slot
+    if isinstance(exact, DateTrigger):
+        return exact.run_date.astimezone(UTC)  # type: ignore[no-any-return]
+    return now.astimezone(UTC)
+
+
+class RunHistory(Protocol):
+    """The part of `runner.state.StateStore` the schedule reads."""
+
+    def last_scheduled_at(self, job: str, account: str = "default") -> datetime | None: ...
+
+    def runs(
+        self, job: str | None = None, *, limit: int = 50, account: str = "default"
+    ) -> list[Any]: ...
+
+
+def slot_history(
+    state: RunHistory, job: str, account: str = "default"
+) -> tuple[datetime | None, datetime | None]:
+    """The job's last slot and, when a catch-up run made it up, when that run started."""
+    last = state.last_scheduled_at(job, account=account)
+    if last is None:
+        return None, None
+    for record in state.runs(job, limit=20, account=account):
+        if record.scheduled_at == last and record.trigger == "catch_up":
+            return last, record.started_at
+    return last, None
+
+
 def missed_fire_time(
     schedule: ScheduleLike,
-    tz: ZoneInfo,
+    tz: tzinfo,
     *,
     last_scheduled: datetime | None,
     now: datetime,
     created_at: datetime | None = None,
+    caught_up_at: datetime | None = None,
 ) -> datetime | None:
     """The catch-up decision: the one run to make up for at start, or None.
 
     Returns the most recent fire time strictly between the last scheduled run and `now` (one,
     however many were missed). With no history the anchor is `created_at` (when the job was
     first seen); with neither, None: a brand-new job does not catch up on its first start.
-    `every` schedules are anchored on the last scheduled run (fire times at last + k * interval,
-    the cadence `build_trigger(start=last_scheduled)` continues); cron schedules use their own
-    calendar; an `at` schedule is missed when its moment lies in between. Jitter is ignored.
+    `every` schedules use the grid through the last scheduled run; a slot less than one interval
+    after a catch-up run's start (`caught_up_at`) was covered by that run, not missed. Cron
+    schedules use their own calendar; an `at` schedule is missed when its moment lies in
+    between. Jitter is ignored.
     """
     _require_aware(now, "now")
     anchor = last_scheduled if last_scheduled is not None else created_at
@@ -221,50 +366,23 @@ def missed_fire_time(
     _require_aware(anchor, "last_scheduled")
     if anchor >= now:
         return None
+    latest: datetime | None
     if schedule.every is not None:
-        return _missed_interval(schedule.every, anchor, now)
-    if schedule.cron is not None:
-        return _missed_cron(cron_trigger(schedule.cron, tz), anchor, now)
-    if schedule.at is not None:
-        when = DateTrigger(schedule.at, timezone=tz).run_date
-        return when.astimezone(UTC) if anchor < when < now else None
-    raise ValueError("a schedule needs one of cron, every or at")
-
-
-def _missed_interval(interval: timedelta, anchor: datetime, now: datetime) -> datetime | None:
-    if interval <= timedelta(0):
-        raise ValueError("an interval must be positive")
-    count = (now - anchor) // interval
-    latest = anchor + count * interval
-    if latest >= now:  # exactly at `now` is due, not missed
-        count -= 1
-        latest -= interval
-    return latest.astimezone(UTC) if count >= 1 else None
-
-
-def _missed_cron(trigger: CronTrigger, anchor: datetime, now: datetime) -> datetime | None:
-    def after(moment: datetime) -> datetime | None:
-        fire: datetime | None = trigger.get_next_fire_time(None, moment + _ONE_US)
-        return fire
-
-    best = after(anchor)
-    if best is None or best >= now:
+        not_before = anchor + _ONE_US
+        if caught_up_at is not None:
+            not_before = max(not_before, caught_up_at + schedule.every)
+        latest = GridTrigger(anchor, schedule.every, not_before=not_before).last_before(now)
+    elif schedule.cron is not None:
+        latest = CrontabTrigger(schedule.cron, tz).last_before(now)
+    elif schedule.at is not None:
+        latest = DateTrigger(schedule.at, timezone=tz).run_date.astimezone(UTC)
+        if latest >= now:
+            latest = None
+    else:
+        raise ValueError("a schedule needs one of cron, every or at")
+    if latest is None or latest <= anchor:
         return None
-    # CronTrigger only looks forward, so find the last fire time before `now` by bisecting the
-    # gap instead of stepping through every fire time (a per-minute job down for a month would
-    # be 40,000 steps). Invariant: `best` fires, and nothing fires in (high, now).
-    high = now
-    while high - best > timedelta(seconds=1):
-        middle = best + (high - best) / 2
-        fire = after(middle)
-        if fire is not None and fire < now:
-            best = fire
-        else:
-            high = middle
-    # At most a second is left between `best` and `high`: step to be exact.
-    while (fire := after(best)) is not None and fire < now:
-        best = fire
-    return best.astimezone(UTC)
+    return latest.astimezone(UTC)
 
 
 def backoff_delay(

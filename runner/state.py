@@ -147,8 +147,11 @@ class StateStore(Protocol):
         """Replaces the job's saved state. Raises TypeError for a value JSON cannot hold."""
         ...
 
-    def mark_interrupted(self, now: datetime) -> int:
-        """Ends runs a crashed process left RUNNING as FAILED; returns how many."""
+    def mark_interrupted(self, now: datetime, *, own: bool = False) -> int:
+        """Ends runs a crashed process left RUNNING as FAILED; returns how many.
+
+        With `own`, this process's own running runs too (a daemon abandoning them at stop).
+        """
         ...
 
     def get_run(self, run_id: int) -> RunRecord | None:
@@ -603,17 +606,22 @@ class SqliteStateStore:
         )
         return _parse(rows[0][0])
 
-    def mark_interrupted(self, now: datetime) -> int:
+    def mark_interrupted(self, now: datetime, *, own: bool = False) -> int:
         """Ends as FAILED the runs left RUNNING by a process that no longer exists.
 
         Runs owned by a live process (a `run-job` next to the daemon, or this process itself)
         are left alone, so calling this at daemon start never rewrites a run still going.
+        With `own`, this process's runs are ended too: a daemon stopping without them.
         Returns how many runs were marked.
         """
         ended = _ts(now)
         with self._transaction() as cur:
             rows = cur.execute("SELECT id, owner FROM runs WHERE status = 'running'").fetchall()
-            stale = [run_id for run_id, owner in rows if not _owner_alive(owner, self._owner)]
+            stale = [
+                run_id
+                for run_id, owner in rows
+                if (own and owner == self._owner) or not _owner_alive(owner, self._owner)
+            ]
             cur.executemany(
                 "UPDATE runs SET status = ?, ended_at = ?, error = ? WHERE id = ?",
                 [(RunStatus.FAILED.value, ended, INTERRUPTED, run_id) for run_id in stale],

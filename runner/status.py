@@ -1,37 +1,45 @@
-"""What `spotify-runner jobs` shows: schedules, next and last runs, and the account's authorization.
+"""What `spotify-runner jobs` shows: each job's account, schedule, next and last run, and each
+account's Spotify user and authorization.
 
 Read from the config, the run history and the token store, so it works with or without a daemon.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from runner.config import Config, SpotifyConfig
+from runner.accounts import token_stores
+from runner.config import DEFAULT_ACCOUNT, Config, SpotifyConfig
 from runner.errors import MissingScopes, RunnerError
 from runner.lock import daemon_pid
-from runner.schedule import build_trigger, next_fire_times
+from runner.schedule import next_fire_times, plan, slot_history
 from runner.spotify import make_client
-from runner.state import RunRecord, RunStatus, open_state
+from runner.state import STATE_FILE, RunRecord, RunStatus, open_state
 from runner.tokens import TokenManager, TokenStore
 
 WARN_DAYS = 14
+# Where the shipped system unit keeps its state (StateDirectory=spotify-runner).
+SYSTEM_STATE_DIR = Path("/var/lib/spotify-runner")
 
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat(timespec="seconds") if value else None
 
 
-def _auth_status(store: TokenStore, now: float, refused: RunRecord | None) -> dict[str, Any]:
+def _auth_status(
+    store: TokenStore, now: float, refused: RunRecord | None, command: str
+) -> dict[str, Any]:
     try:
         token = store.load()
     except RunnerError as exc:
-        return {"authorized": False, "problem": str(exc)}
+        return {"authorized": False, "user": None, "problem": str(exc)}
     if token is None:
-        return {"authorized": False, "problem": "not authorized: run 'spotify-runner auth'"}
+        return {"authorized": False, "user": None, "problem": f"not authorized: run '{command}'"}
     days = token.days_left(now)
-    problem = None if days > 0 else "authorization expired: run 'spotify-runner auth'"
+    problem = None if days > 0 else f"authorization expired: run '{command}'"
     # A revoked token looks fine in the store; the history knows better. A run refused for
     # authorization after the store last changed means the stored token is of no use.
     stored_at = store.signature()
@@ -42,9 +50,13 @@ def _auth_status(store: TokenStore, now: float, refused: RunRecord | None) -> di
         and stored_at is not None
         and refused.ended_at.timestamp() * 1e9 > stored_at[1]
     ):
-        problem = refused.error or "authorization needed: run 'spotify-runner auth'"
+        problem = refused.error or f"authorization needed: run '{command}'"
+    user = None
+    if token.user_id is not None:
+        user = {"id": token.user_id, "display_name": token.user_name or token.user_id}
     return {
         "authorized": problem is None,
+        "user": user,
         "days_left": round(days, 1),
         "expires_at": datetime.fromtimestamp(token.refresh_expires_at(), UTC).isoformat(
             timespec="seconds"
@@ -63,30 +75,61 @@ def _latest_auth_refusal(runs: list[RunRecord]) -> RunRecord | None:
     return latest if latest.status is RunStatus.NEEDS_AUTH else None
 
 
+def elsewhere_hint(
+    config: Config, stores: Iterable[TokenStore], system_state_dir: Path
+) -> str | None:
+    """The fix, when this state_dir holds nothing but the system unit's does.
+
+    Root's default state_dir is not the system unit's: without this, `jobs` as root would report
+    "not running", "not authorized" and "never" about a daemon that is doing fine.
+    """
+    here = Path(config.state_dir)
+    if any(store.path.exists() for store in stores) or here.resolve() == system_state_dir.resolve():
+        return None
+    if not (system_state_dir / STATE_FILE).exists():
+        return None
+    return (
+        f"{here} holds no runs and no token, but {system_state_dir} (the system unit's "
+        f"StateDirectory=) does: add 'state_dir: {system_state_dir}' to {config.source}, "
+        f"or run with STATE_DIRECTORY={system_state_dir}"
+    )
+
+
 def collect_status(
-    config: Config, store: TokenStore, *, now: datetime | None = None
+    config: Config,
+    *,
+    now: datetime | None = None,
+    system_state_dir: Path = SYSTEM_STATE_DIR,
 ) -> dict[str, Any]:
-    """Gathers the status as plain data (the `--json` output)."""
+    """Gathers the status as plain data (the `--json` output).
+
+    Every job names its account; every account says who it is on Spotify (as recorded at
+    `auth`), whether it is authorized, and how many days the authorization has left.
+    """
     now = now or datetime.now(UTC)
     tz = config.tzinfo()
     pid = daemon_pid(config.state_dir)
     state = open_state(config.state_dir, readonly=True)
+    stores = token_stores(config)
     try:
         jobs = []
-        last_runs: list[RunRecord] = []
+        last_runs: dict[str, list[RunRecord]] = {name: [] for name in config.accounts}
         for name, job in config.jobs.items():
-            last = state.last_run(name)
+            last = state.last_run(name, account=job.account)
             if last is not None:
-                last_runs.append(last)
+                last_runs[job.account].append(last)
             next_run = None
             if job.enabled:
-                anchor = state.last_scheduled_at(name) or now
-                trigger = build_trigger(job.schedule, tz, start=anchor)
-                upcoming = next_fire_times(trigger, now, 1)
+                last_slot, caught_up_at = slot_history(state, name, job.account)
+                exact = plan(
+                    job.schedule, tz, now=now, last_scheduled=last_slot, caught_up_at=caught_up_at
+                ).exact
+                upcoming = next_fire_times(exact, now, 1) if exact is not None else []
                 next_run = upcoming[0] if upcoming else None
             jobs.append(
                 {
                     "name": name,
+                    "account": job.account,
                     "job": job.job,
                     "schedule": job.schedule.describe(),
                     "enabled": job.enabled,
@@ -106,35 +149,55 @@ def collect_status(
             )
     finally:
         state.close()
+    accounts = [
+        {
+            "name": name,
+            **_auth_status(
+                stores[name],
+                now.timestamp(),
+                _latest_auth_refusal(last_runs[name]),
+                config.auth_command(name),
+            ),
+            "auth_command": config.auth_command(name),
+            "jobs": config.jobs_of(name),
+        }
+        for name in config.accounts
+    ]
+    ran = any(last_runs.values())
+    hint = None if ran else elsewhere_hint(config, stores.values(), system_state_dir)
     return {
         "config": config.source,
+        "state_dir": str(config.state_dir),
+        **({"hint": hint} if hint else {}),
         "daemon": {"running": pid is not None, "pid": pid if pid and pid > 0 else None},
-        "account": {
-            "name": "default",
-            **_auth_status(store, now.timestamp(), _latest_auth_refusal(last_runs)),
-        },
+        "accounts": accounts,
         "jobs": jobs,
     }
 
 
+def _account_line(acct: dict[str, Any]) -> str:
+    label = "account" if acct["name"] == DEFAULT_ACCOUNT else f"account {acct['name']}"
+    user = acct.get("user")
+    who = f"{user['display_name']} ({user['id']}), " if user else ""
+    if acct.get("problem"):
+        return f"{label}: {who}{acct['problem']}"
+    warn = f"  <- run '{acct['auth_command']}' soon" if acct["days_left"] <= WARN_DAYS else ""
+    return (
+        f"{label}: {who}authorized, {acct['days_left']:.0f} days until the authorization "
+        f"expires ({acct['expires_at'][:10]}){warn}"
+    )
+
+
 def format_status(status: dict[str, Any]) -> str:
     """The human-readable table."""
-    lines = []
+    lines = [f"note: {status['hint']}", ""] if status.get("hint") else []
     daemon = status["daemon"]
     lines.append(
         f"daemon: running (PID {daemon['pid']})" if daemon["running"] else "daemon: not running"
     )
-    acct = status["account"]
-    if acct.get("problem"):
-        lines.append(f"account: {acct['problem']}")
-    else:
-        warn = "  <- run 'spotify-runner auth' soon" if acct["days_left"] <= WARN_DAYS else ""
-        lines.append(
-            f"account: authorized, {acct['days_left']:.0f} days until the authorization expires "
-            f"({acct['expires_at'][:10]}){warn}"
-        )
+    lines.extend(_account_line(acct) for acct in status["accounts"])
     lines.append("")
-    header = ("JOB", "MODULE", "SCHEDULE", "NEXT RUN", "LAST RUN")
+    header = ("JOB", "ACCOUNT", "MODULE", "SCHEDULE", "NEXT RUN", "LAST RUN")
     rows = [header]
     for job in status["jobs"]:
         last = job["last_run"]
@@ -148,11 +211,13 @@ def format_status(status: dict[str, Any]) -> str:
         next_text = job["next_run"][:19].replace("T", " ") if job["next_run"] else "-"
         if not job["enabled"]:
             next_text = "disabled"
-        rows.append((job["name"], job["job"], job["schedule"], next_text, last_text))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        rows.append(
+            (job["name"], job["account"], job["job"], job["schedule"], next_text, last_text)
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
     for row in rows:
         lines.append(
-            "  ".join(c.ljust(w) for c, w in zip(row[:4], widths, strict=True)) + "  " + row[4]
+            "  ".join(c.ljust(w) for c, w in zip(row[:5], widths, strict=True)) + "  " + row[5]
         )
     return "\n".join(lines)
 
@@ -168,7 +233,7 @@ def verify_online(tokens: TokenManager, spotify: SpotifyConfig, needed: frozense
     status = tokens.status()
     missing = set(needed) - set(status.scopes)
     if missing:
-        raise MissingScopes(missing)
+        raise MissingScopes(missing, tokens.auth_command)
     days = f"{status.days_left:.0f}" if status.days_left is not None else "unknown"
     return (
         f"online: authorized as {me.get('display_name') or me['id']} ({me['id']}); "

@@ -64,6 +64,39 @@ class ClientRejected(AuthError):
         )
 
 
+class TokenStoreUnreadable(AuthorizationNeeded):
+    """The token store is there but this process may not read it.
+
+    Typically another user took the state directory over: a re-authorization run as a different
+    (dynamic) user makes systemd re-own the whole directory. Saying "expired or revoked" then
+    would send the user to re-authorize again, which cannot help.
+    """
+
+    def __init__(self, path: Path, exc: OSError) -> None:
+        # AuthError's constructor: the "run 'spotify-runner auth'" suffix would be wrong advice.
+        AuthError.__init__(self, unreadable_reason(path, exc))
+
+
+def unreadable_reason(path: Path, exc: OSError) -> str:
+    """`cannot read its own token store: Permission denied (PATH ...)`, with who owns it."""
+    text = f"cannot read its own token store: {exc.strerror or type(exc).__name__} ({path}"
+    if isinstance(exc, PermissionError):
+        for place in (path, *path.parents):
+            try:
+                owner = place.stat().st_uid
+            except OSError:
+                continue
+            if owner != os.geteuid():
+                text += f": {place} belongs to uid {owner}, this process runs as uid {os.geteuid()}"
+            break
+        text += (
+            "): give it back to this user, and authorize as this user (under systemd: "
+            "systemd-run -p User=spotify-runner ..., as the README shows)"
+        )
+        return text
+    return text + ")"
+
+
 class TokenStoreUnwritable(AuthError):
     """The token store cannot be written (disk full, read-only, a directory in the way).
 
@@ -123,6 +156,9 @@ class StoredToken:
             was made (None if the config had none), to notice a newly pasted token.
         pkce: issued through PKCE, so refreshed with the client id and no secret.
         access_lifetime: the lifetime Spotify gave the access token (`expires_in`), if known.
+        user_id: the Spotify user who authorized (from `/me` at `auth`); None for a token
+            made before users were recorded, or adopted from the config.
+        user_name: that user's display name, if known.
     """
 
     refresh_token: str = field(repr=False)
@@ -134,6 +170,8 @@ class StoredToken:
     config_token_fingerprint: str | None = None
     pkce: bool = False
     access_lifetime: float | None = None
+    user_id: str | None = None
+    user_name: str | None = None
 
     def refresh_expires_at(self) -> float:
         """When the refresh token dies (Unix time)."""
@@ -156,6 +194,8 @@ class StoredToken:
             "client_id": self.client_id,
             "config_token_fingerprint": self.config_token_fingerprint,
             "pkce": self.pkce,
+            "user_id": self.user_id,
+            "user_name": self.user_name,
         }
 
     @classmethod
@@ -187,6 +227,9 @@ class StoredToken:
             raise ValueError("access_lifetime malformed")
         if fp is not None and not isinstance(fp, str):
             raise ValueError("config_token_fingerprint malformed")
+        user_id, user_name = data.get("user_id"), data.get("user_name")
+        if not all(value is None or isinstance(value, str) for value in (user_id, user_name)):
+            raise ValueError("user malformed")
         return cls(
             refresh_token=refresh_token,
             access_token=access_token,
@@ -197,6 +240,8 @@ class StoredToken:
             config_token_fingerprint=fp,
             pkce=bool(data.get("pkce", False)),
             access_lifetime=None if lifetime is None else float(lifetime),
+            user_id=user_id,
+            user_name=user_name,
         )
 
 
@@ -205,10 +250,11 @@ class TokenStore:
 
     Args:
         state_dir: the daemon's state directory.
-        account: the account name (`"default"` today).
+        account: the account name (`"default"` for a config without `accounts:`).
     """
 
     def __init__(self, state_dir: Path, account: str = "default") -> None:
+        self.account = account
         self.path = Path(state_dir) / "accounts" / account / "token.json"
         self._lock_path = self.path.with_name("token.lock")
         self._local = threading.local()
@@ -228,9 +274,7 @@ class TokenStore:
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise AuthorizationNeeded(
-                f"token store {self.path} cannot be read: {describe_os_error(exc)}"
-            ) from None
+            raise TokenStoreUnreadable(self.path, exc) from None
         try:
             data = json.loads(raw)
         except ValueError:
@@ -431,8 +475,11 @@ def _write_all(fd: int, data: bytes, offset: int) -> None:
         offset += written
 
 
+_FROM_CONFIG: Any = object()
+
+
 def resolve_initial_token(
-    config: SpotifyConfig, store: TokenStore, now: float
+    config: SpotifyConfig, store: TokenStore, now: float, refresh_token: Any = _FROM_CONFIG
 ) -> StoredToken | None:
     """`choose_initial_token`, with an adopted token saved to the store at once.
 
@@ -440,14 +487,14 @@ def resolve_initial_token(
         AuthorizationNeeded: the store file is unreadable and the config offers no new token.
         OSError: the adopted token could not be saved.
     """
-    token, adopt = choose_initial_token(config, store, now)
+    token, adopt = choose_initial_token(config, store, now, refresh_token)
     if adopt and token is not None:
         store.save(token)
     return token
 
 
 def choose_initial_token(
-    config: SpotifyConfig, store: TokenStore, now: float
+    config: SpotifyConfig, store: TokenStore, now: float, refresh_token: Any = _FROM_CONFIG
 ) -> tuple[StoredToken | None, bool]:
     """The token to start from: the store's, unless the config holds a newly pasted one.
 
@@ -459,10 +506,19 @@ def choose_initial_token(
     Returns:
         The token (None when there is none) and whether it still has to be saved.
 
+    Args:
+        config: the `spotify` section.
+        store: the account's token store.
+        now: the time an adopted token counts as authorized at.
+        refresh_token: the account's token from the config (`accounts.NAME.refresh_token`);
+            `spotify.refresh_token` when not given.
+
     Raises:
         AuthorizationNeeded: the store file is unreadable and the config offers no new token.
     """
-    config_token = secret_value(config.refresh_token)
+    if refresh_token is _FROM_CONFIG:
+        refresh_token = config.refresh_token
+    config_token = secret_value(refresh_token)
     config_fp = fingerprint(config_token) if config_token else None
     try:
         stored = store.load()
@@ -531,6 +587,9 @@ class TokenManager:
     Args:
         config: the `spotify` section of the config.
         store: the account's token store.
+        refresh_token: the account's refresh token from the config, if any
+            (`spotify.refresh_token` when not given).
+        auth_command: the command messages name for (re-)authorizing this account.
         clock: wall-clock time (persisted expiries are Unix times).
         session_factory: makes the `requests.Session` for the token endpoint.
         refresh_margin: refresh this long before expiry (see `refresh_lead`).
@@ -549,6 +608,8 @@ class TokenManager:
         config: SpotifyConfig,
         store: TokenStore,
         *,
+        refresh_token: Any = _FROM_CONFIG,
+        auth_command: str = "spotify-runner auth",
         clock: Callable[[], float] = time.time,
         session_factory: Callable[[], requests.Session] = requests.Session,
         refresh_margin: float = 300.0,
@@ -560,6 +621,7 @@ class TokenManager:
     ) -> None:
         self._config = config
         self._store = store
+        self.auth_command = auth_command
         self._clock = clock
         self._session_factory = session_factory
         self._margin = refresh_margin
@@ -571,6 +633,7 @@ class TokenManager:
         self._token: StoredToken | None = None
         self._reason: str | None = None
         self._dead_refresh_token: str | None = None
+        self._store_unreadable = False
         self._last_warning: float | None = None
         self._signature: tuple[int, int, int] | None = None
         self._thread: threading.Thread | None = None
@@ -584,7 +647,10 @@ class TokenManager:
         self._signature = store.signature()
         adopt = False
         try:
-            self._token, adopt = choose_initial_token(config, store, clock())
+            self._token, adopt = choose_initial_token(config, store, clock(), refresh_token)
+        except TokenStoreUnreadable as exc:
+            self._reason = str(exc)
+            self._store_unreadable = True
         except AuthorizationNeeded as exc:
             self._reason = str(exc)
         if adopt and self._token is not None:
@@ -595,6 +661,11 @@ class TokenManager:
 
     def __repr__(self) -> str:
         return f"TokenManager({self._store!r}, needs_auth={self.needs_auth})"
+
+    @property
+    def account(self) -> str:
+        """The account this manager hands out tokens for."""
+        return self._store.account
 
     # -- state -------------------------------------------------------------------------------
 
@@ -656,10 +727,20 @@ class TokenManager:
             self._signature = self._store.signature()
             try:
                 stored = self._store.load()
+            except TokenStoreUnreadable as exc:
+                # Even with a token in memory: it cannot be refreshed without the store.
+                self._unreadable(exc)
+                return False
             except AuthorizationNeeded as exc:
                 if self._token is None:
                     self._reason = str(exc)
                 return False
+            if self._store_unreadable:
+                self._store_unreadable = False
+                self._log.info("can read the token store %s again", self._store.path)
+                if stored == self._token:
+                    self._reason = None
+                    self._wake.set()
             if stored is None or stored == self._token:
                 return False
             if stored.client_id != self._config.client_id:
@@ -675,6 +756,14 @@ class TokenManager:
             self._dead_refresh_token = None
             self._wake.set()
             return True
+
+    def _unreadable(self, exc: TokenStoreUnreadable) -> None:
+        """Runs need authorization until the store is readable again; said once, at ERROR."""
+        reason = str(exc)
+        if reason != self._reason:
+            self._log.error("%s", reason)
+        self._reason = reason
+        self._store_unreadable = True
 
     # -- spotipy's interface -----------------------------------------------------------------
 
@@ -724,7 +813,7 @@ class TokenManager:
             token = self._token
             now = self._clock()
             if self._reason is not None or token is None:
-                raise AuthorizationNeeded(self._reason_text())
+                raise AuthorizationNeeded(self._reason_text(), self.auth_command)
             if token.access_token is not None:
                 superseded = failed_token is not None and token.access_token != failed_token
                 fresh = now < self._refresh_at(token)
@@ -893,10 +982,12 @@ class TokenManager:
                 self._reason = "authorization expired or revoked"
                 self._dead_refresh_token = token.refresh_token
                 self._log.error(
-                    "Spotify refused the refresh token (%s): run 'spotify-runner auth'",
+                    "Spotify refused the refresh token of account %s (%s): run '%s'",
+                    self.account,
                     description or error,
+                    self.auth_command,
                 )
-                raise AuthorizationNeeded("authorization expired or revoked")
+                raise AuthorizationNeeded("authorization expired or revoked", self.auth_command)
             if error == "invalid_client":
                 raise ClientRejected()
             raise AuthError(
@@ -932,10 +1023,12 @@ class TokenManager:
         self._last_warning = now
         when = time.strftime("%Y-%m-%d", time.localtime(token.refresh_expires_at()))
         self._log.warning(
-            "the Spotify authorization expires in %.0f days (%s): run 'spotify-runner auth' "
+            "the Spotify authorization of account %s expires in %.0f days (%s): run '%s' "
             "to renew it",
+            self.account,
             max(0.0, left / 86400.0),
             when,
+            self.auth_command,
         )
 
     # -- background refresh ------------------------------------------------------------------
@@ -946,7 +1039,7 @@ class TokenManager:
             return
         self._stop.clear()
         self._thread = threading.Thread(
-            target=self._run, name="spotify-token-refresher", daemon=True
+            target=self._run, name=f"spotify-token-refresher-{self.account}", daemon=True
         )
         self._thread.start()
 

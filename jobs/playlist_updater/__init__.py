@@ -33,11 +33,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from jobs.playlist_updater import planner
+from jobs.playlist_updater.candidate import Candidate, candidate_from_track, label
+from jobs.playlist_updater.gather import Gatherer, describe
 from jobs.playlist_updater.matching import normalise_artist
 from jobs.playlist_updater.options import Exclude, Options
 from jobs.playlist_updater.playlist import Playlists, compact
-from jobs.playlist_updater.sources import Gatherer, candidate_from_track, label
-from jobs.playlist_updater.target import Candidate, build_target
+from jobs.playlist_updater.target import build_target
 from runner.context import JobContext
 
 __all__ = ["SCOPES", "Options", "run"]
@@ -76,29 +77,26 @@ def _exclusion(exclude: Exclude, uris: set[str]) -> Callable[[Candidate], bool] 
 def run(ctx: JobContext) -> str:
     """Brings the playlist up to date with its sources; returns `+A -R ~M moved, ...`."""
     options: Options = ctx.options
+    playlists = Playlists(ctx, options.playlist)
+    # What an earlier attempt's write did is settled before the sources are read: if it landed,
+    # the feed lines it added count as read.
+    look = playlists.settle(playlists.look()) if playlists.pending else None
     gatherer = Gatherer(ctx, options)
     gathered = gatherer.gather()
     if gathered.unmatched:
         ctx.log.warning(
             "%d line(s) matched no track: %s",
             len(gathered.unmatched),
-            "; ".join(gathered.unmatched),
+            "; ".join(_unmatched(line, gathered.rejected) for line in gathered.unmatched),
         )
     excluded_uris = set(options.exclude.tracks)
     for playlist_id in options.exclude.playlists:
         found = gatherer.playlist_tracks(playlist_id, f"excluded playlist {playlist_id}")
         excluded_uris.update(candidate.uri for candidate in found)
 
-    playlists = Playlists(ctx, options.playlist)
-    target, snapshot, first_page = playlists.first_look(playlists.resolve())
-    details: dict[str, Candidate] = {}
-    trusted = playlists.as_written(target, snapshot, first_page)
-    if first_page is None:
-        current: list[str] = []
-    elif trusted is not None:
-        current = trusted  # unchanged since the job wrote it: no need to read the items
-    else:
-        current, details = playlists.read_items(target, first_page)
+    look = look or playlists.look()
+    target, snapshot = look.target, look.snapshot
+    current, details = playlists.current(look)
 
     incoming = gathered.tracks if options.mode == "replace" else gathered.log_order
     known = {candidate.uri: candidate for candidate in incoming}
@@ -107,7 +105,7 @@ def run(ctx: JobContext) -> str:
     wanted = build_target(
         mode=options.mode,
         incoming=incoming,
-        current=current,
+        current=current if look.base is None else look.base,
         max_tracks=options.max_tracks,
         position=options.position,
         dedupe=options.dedupe,
@@ -118,7 +116,9 @@ def run(ctx: JobContext) -> str:
     )
     plan = planner.plan(current, wanted)
     summary = f"{plan.summary()}, {len(gathered.unmatched)} unmatched, {len(wanted)} tracks"
-    notes = []
+    notes = [note for note in (describe(gathered),) if note]
+    if gathered.kept:
+        notes.append(f"kept the last tracks of {', '.join(gathered.kept)} (nothing new or empty)")
     if target.fresh:
         verb = "would create" if ctx.dry_run else "created"
         notes.append(f"{verb} playlist {target.label}")
@@ -131,12 +131,31 @@ def run(ctx: JobContext) -> str:
         return "; ".join([summary, *notes, listing])
 
     if plan.ops:
-        snapshot = playlists.write(target, plan.ops, snapshot)
+        snapshot = playlists.write(
+            target,
+            plan.ops,
+            snapshot,
+            current=current,
+            after=wanted,
+            adds=planner.changes(current, wanted).added,
+            then={"sources": gathered.states},
+        )
         ctx.log.info("%s: %d write request(s) for %s", target.label, plan.requests, plan.summary())
+    ctx.state.pop("pending", None)
     ctx.state["written"] = {"playlist": target.id, "snapshot": snapshot, "items": compact(wanted)}
-    ctx.state["feeds"] = gathered.tails
-    gatherer.save()
+    gatherer.save(gathered)
     return "; ".join([summary, *notes])
+
+
+def _unmatched(line: str, rejected: dict[str, tuple[str, float, str]]) -> str:
+    """A line that matched nothing, with the candidate that came closest and why it was not it.
+
+    The candidate's URI is there to copy into `overrides` when it was right after all.
+    """
+    if line not in rejected:
+        return line
+    best, score, why = rejected[line]
+    return f"{line} (closest: {best}, score {score:.2f}: {why})"
 
 
 def _listing(

@@ -9,12 +9,16 @@ it is, after the config file position and key path.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, model_validator
+import pydantic
+from pydantic import BeforeValidator, Field, PlainSerializer, SkipValidation, model_validator
 from pydantic_core import PydanticCustomError
 
 from jobs.playlist_updater.matching import parse_line
+from jobs.playlist_updater.sources import SourceModule, available_sources, find_source
 from runner.context import JobOptions
 
 _ID = r"[0-9A-Za-z]{22}"
@@ -126,114 +130,6 @@ class PlaylistOption(JobOptions):
         return f"'{self.name}'" if self.name is not None else f"spotify:playlist:{self.id}"
 
 
-class Feed(JobOptions):
-    """A file or URL with one track a line: a URI/URL, "Artist - Title" or a JSON object.
-
-    Attributes:
-        file: a path, relative to the config file's folder.
-        url: an http(s) URL, fetched each run.
-        order: `oldest_first` (a log, newest last) or `newest_first`.
-        format: `auto` tells each line's kind by its look; the others accept one kind only.
-    """
-
-    file: str | None = Field(default=None, min_length=1)
-    url: str | None = Field(default=None, pattern=r"^https?://\S+$")
-    order: Literal["oldest_first", "newest_first"] = "oldest_first"
-    format: Literal["auto", "uris", "artist_title", "json"] = "auto"
-
-    @model_validator(mode="after")
-    def _one_place(self) -> Feed:
-        if (self.file is None) == (self.url is None):
-            raise PydanticCustomError("feed", "a feed has either a file or a url")
-        return self
-
-
-class SavedTracks(JobOptions):
-    """Liked Songs, newest first. `limit`: how many (all when left out)."""
-
-    limit: int | None = Field(default=None, ge=1, le=10_000)
-
-
-class RecentlyPlayed(JobOptions):
-    """The latest plays, newest first (Spotify keeps 50)."""
-
-    limit: int = Field(default=50, ge=1, le=50)
-
-
-class TopTracks(JobOptions):
-    """The user's top tracks, best first."""
-
-    time_range: Literal["short_term", "medium_term", "long_term"] = "medium_term"
-    limit: int = Field(default=50, ge=1, le=100)
-
-
-SOURCE_KINDS = (
-    "tracks",
-    "feed",
-    "search",
-    "playlist",
-    "saved_tracks",
-    "recently_played",
-    "top_tracks",
-)
-
-
-class Source(JobOptions):
-    """One entry of `sources`: a mapping with exactly one of `SOURCE_KINDS`."""
-
-    tracks: list[TrackUri] | None = None
-    feed: Feed | None = None
-    search: list[ArtistTitle] | None = None
-    playlist: PlaylistId | None = None
-    saved_tracks: SavedTracks | None = None
-    recently_played: RecentlyPlayed | None = None
-    top_tracks: TopTracks | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _exactly_one(cls, value: Any) -> Any:
-        kinds = ", ".join(SOURCE_KINDS)
-        if not isinstance(value, dict):
-            raise PydanticCustomError(
-                "source", "expected a source: a mapping with one of {kinds}", {"kinds": kinds}
-            )
-        unknown = [str(key) for key in value if key not in SOURCE_KINDS]
-        if unknown:
-            raise PydanticCustomError(
-                "source",
-                "unknown source {unknown}: expected one of {kinds}",
-                {"unknown": ", ".join(repr(key) for key in unknown), "kinds": kinds},
-            )
-        given = [key for key in SOURCE_KINDS if key in value]
-        if len(given) > 1:
-            raise PydanticCustomError(
-                "source",
-                "one source per list entry: split {given} into separate entries",
-                {"given": " and ".join(given)},
-            )
-        if not given and not value:
-            raise PydanticCustomError(
-                "source", "empty source: expected one of {kinds}", {"kinds": kinds}
-            )
-        # `- saved_tracks:` with nothing after it means the defaults.
-        return {
-            key: (
-                {}
-                if item is None and key in ("saved_tracks", "recently_played", "top_tracks")
-                else item
-            )
-            for key, item in value.items()
-        }
-
-    @property
-    def kind(self) -> str:
-        """Which source this is."""
-        for key in SOURCE_KINDS:
-            if getattr(self, key) is not None:
-                return key
-        raise AssertionError("validated sources have a kind")  # pragma: no cover
-
-
 class Exclude(JobOptions):
     """Tracks that must not be in the playlist.
 
@@ -250,6 +146,38 @@ class Exclude(JobOptions):
     playlists: list[PlaylistId] = Field(default_factory=list)
 
 
+def line_key(line: str) -> str:
+    """A line folded for look-ups: case and runs of spaces do not matter."""
+    return " ".join(line.casefold().split())
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """One validated entry of `sources`.
+
+    Attributes:
+        name: the source's name (the entry's key).
+        options: what its module's `Options` made of the entry's value.
+        module: the source module.
+        index: the entry's position in `sources`.
+    """
+
+    name: str
+    options: Any
+    module: SourceModule
+    index: int
+
+    @property
+    def value(self) -> Any:
+        """The options, unwrapped when the model is a root model (`tracks: [...]`)."""
+        return self.options.root if isinstance(self.options, pydantic.RootModel) else self.options
+
+
+def _dump_sources(specs: list[SourceSpec]) -> list[dict[str, Any]]:
+    """The sources as the config writes them (secrets stay masked by `SecretStr`)."""
+    return [{spec.name: spec.options} for spec in specs]
+
+
 class Options(JobOptions):
     """Options of the playlist updater (see the package docstring and issue 5).
 
@@ -262,12 +190,16 @@ class Options(JobOptions):
         dedupe: a track at most once.
         dedupe_by: what else makes two tracks the same besides the track id.
         exclude: what must never be in the playlist.
-        allow_empty: with `replace`, let sources that gave no track at all empty the playlist;
-            off by default, so a feed that came back empty (its site was down) cannot wipe it.
+        allow_empty: with `replace`, let a source that gave no track empty its part of the
+            playlist; off by default, so a feed that came back empty (its site was down) keeps
+            the tracks it gave last time instead of wiping them.
+        overrides: a line ("Artist - Title", as reports show it) to the track it means, or to
+            None for "never match this"; applied before any search.
     """
 
     playlist: PlaylistOption
-    sources: list[Source] = Field(min_length=1)
+    sources: Annotated[SkipValidation[list[SourceSpec]], PlainSerializer(_dump_sources)]
+    overrides: dict[str, TrackUri | None] = Field(default_factory=dict)
     mode: Literal["replace", "append"] = "replace"
     max_tracks: int | None = Field(default=None, ge=1, le=10_000)
     position: Literal["top", "bottom"] = "top"
@@ -275,3 +207,138 @@ class Options(JobOptions):
     dedupe_by: Literal["id", "isrc", "artist_title"] = "id"
     exclude: Exclude = Field(default_factory=Exclude)
     allow_empty: bool = False
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _validate_sources(cls, data: Any, handler: Callable[[Any], Options]) -> Options:
+        """Validates each source entry with its own module's `Options`, errors at their keys."""
+        if not isinstance(data, dict) or "sources" not in data:
+            return handler(data)
+        problems: list[Any] = []
+        specs = _source_specs(data["sources"], problems)
+        try:
+            result = handler({**data, "sources": specs})
+        except pydantic.ValidationError as exc:
+            if not problems:
+                raise
+            problems.extend(_line_error(err, ()) for err in exc.errors())
+            raise pydantic.ValidationError.from_exception_data(cls.__name__, problems) from None
+        if problems:
+            raise pydantic.ValidationError.from_exception_data(cls.__name__, problems)
+        return result
+
+    @property
+    def override_keys(self) -> dict[str, str | None]:
+        """`overrides` by their folded line (case and spacing do not matter)."""
+        return {line_key(line): uri for line, uri in self.overrides.items()}
+
+
+def _line_error(err: Any, prefix: tuple[str | int, ...]) -> dict[str, Any]:
+    loc = (*prefix, *err["loc"])
+    return {
+        "type": PydanticCustomError(err["type"], err["msg"]),
+        "loc": loc,
+        "input": err.get("input"),
+    }
+
+
+def _source_error(index: int, kind: str, message: str, context: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": PydanticCustomError(kind, message, context),
+        "loc": ("sources", index),
+        "input": None,
+    }
+
+
+def _source_specs(raw: Any, problems: list[Any]) -> list[SourceSpec]:
+    """The entries of `sources`, validated; every problem is added to `problems`."""
+    kinds = ", ".join(available_sources())
+    if not isinstance(raw, list) or not raw:
+        problems.append(
+            {
+                "type": PydanticCustomError(
+                    "sources", "expected a list of at least one source: {kinds}", {"kinds": kinds}
+                ),
+                "loc": ("sources",),
+                "input": raw,
+            }
+        )
+        return []
+    specs: list[SourceSpec] = []
+    for index, entry in enumerate(raw):
+        if not isinstance(entry, dict) or not entry:
+            problems.append(
+                _source_error(
+                    index,
+                    "source",
+                    "expected a source: a mapping with one of {kinds}",
+                    {"kinds": kinds},
+                )
+            )
+            continue
+        if len(entry) > 1:
+            given = " and ".join(str(key) for key in entry)
+            problems.append(
+                _source_error(
+                    index,
+                    "source",
+                    "one source per list entry: split {given} into separate entries",
+                    {"given": given},
+                )
+            )
+            continue
+        ((name, value),) = entry.items()
+        try:
+            module = find_source(str(name))
+        except LookupError as exc:
+            problems.append(_source_error(index, "source", "{why}", {"why": str(exc)}))
+            continue
+        model = module.options_model
+        if model is None:
+            if value not in (None, {}):
+                problems.append(
+                    _source_error(index, "source", "source {name} takes no options", {"name": name})
+                )
+                continue
+            specs.append(SourceSpec(str(name), None, module, index))
+            continue
+        if value is None and not issubclass(model, pydantic.RootModel):
+            value = {}  # `- saved_tracks:` with nothing after it means the defaults
+        try:
+            options = model.model_validate(value)
+        except pydantic.ValidationError as exc:
+            problems.extend(
+                _unknown_keys(model, err, ("sources", index, name)) for err in exc.errors()
+            )
+            continue
+        specs.append(SourceSpec(str(name), options, module, index))
+    return specs
+
+
+def _unknown_keys(
+    model: type[pydantic.BaseModel], err: Any, prefix: tuple[str | int, ...]
+) -> dict[str, Any]:
+    """An error inside a source's options; an unknown key lists the keys its model allows."""
+    if err["type"] != "extra_forbidden":
+        return _line_error(err, prefix)
+    owner: type[pydantic.BaseModel] | None = model
+    for part in err["loc"][:-1]:
+        field = owner.model_fields.get(str(part)) if owner is not None else None
+        annotation = field.annotation if field is not None else None
+        owner = (
+            annotation
+            if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel)
+            else None
+        )
+        if owner is None:
+            for arg in getattr(annotation, "__args__", ()):
+                if isinstance(arg, type) and issubclass(arg, pydantic.BaseModel):
+                    owner = arg
+    allowed = f" (allowed: {', '.join(sorted(owner.model_fields))})" if owner is not None else ""
+    return {
+        "type": PydanticCustomError(
+            "unknown_option", "unknown option{allowed}", {"allowed": allowed}
+        ),
+        "loc": (*prefix, *err["loc"]),
+        "input": err.get("input"),
+    }

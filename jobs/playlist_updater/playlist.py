@@ -10,27 +10,45 @@ What the job remembers in `ctx.state` (saved only when a run succeeds):
   client's edit made while the write was in flight, so the same snapshot alone proves nothing; the
   request that reads it also returns the item total and the first page of items, and only when
   those agree with `items` too are the items not read again (`as_written`).
+- `pending`: the write a run is about to send, saved (`ctx.checkpoint`) before the first request:
+  `{playlist, base, adds, had, after, then, sent_at}`: the snapshot_id it started from, the tracks
+  it adds (bare IDs) and how many copies of each the playlist held before, the items it leads to,
+  the state entries that become true once it is applied (the sources' positions, `sources`), and
+  when its latest request was sent.
+  A run that crashed, timed out or never heard back leaves it behind, and the next one settles it
+  before reading the sources (`settle`): what landed is not sent again. A request that was never
+  answered may still be applied for a while (`SETTLE_SECONDS`); until then the next attempt waits
+  rather than send the tracks a second time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, MutableMapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+import time
+from collections import Counter
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import spotipy
 
+from jobs.playlist_updater.candidate import Candidate, candidate_from_track
 from jobs.playlist_updater.options import PlaylistOption
 from jobs.playlist_updater.pages import PAGE, read_rest
 from jobs.playlist_updater.planner import Add, Move, Op, Remove, Replace
-from jobs.playlist_updater.sources import candidate_from_track
-from jobs.playlist_updater.target import Candidate
 from runner.context import JobContext
-from runner.errors import SpotifyAPIError
+from runner.errors import RateLimited, RunTimedOut, SpotifyAPIError, TransientError
 
 ITEM_FIELDS = "item(uri,name,artists(name))"
 TRACK_PREFIX = "spotify:track:"
+
+SETTLE_SECONDS = 60.0
+"""How long Spotify may still apply a write request whose answer never arrived."""
+
+RESEND_SECONDS = 10.0
+"""`pending.sent_at` is renewed before a request once it is older than this, so that
+`sent_at + RESEND_SECONDS` bounds when the last request was sent without a save per request."""
 
 
 @dataclass
@@ -90,6 +108,63 @@ def _item_track(entry: Any) -> dict[str, Any]:
 def _item_uri(entry: Any) -> str | None:
     uri = _item_track(entry).get("uri")
     return uri if isinstance(uri, str) else None
+
+
+@dataclass
+class Look:
+    """What a run knows of the playlist before it plans.
+
+    Attributes:
+        target: the playlist.
+        snapshot: its snapshot_id.
+        page: the first page of its items (None when just created, so empty).
+        items: its URIs when already read, else None.
+        details: what the items read say about their tracks.
+        base: what the target is built from when it differs from `items`: the items with the
+            tracks an earlier attempt meant to add but that did not land, where it meant them.
+    """
+
+    target: Target
+    snapshot: str | None
+    page: dict[str, Any] | None
+    items: list[str] | None = None
+    details: dict[str, Candidate] = field(default_factory=dict)
+    base: list[str] | None = None
+
+
+def _not_landed(adds: Sequence[str], had: Mapping[str, Any], items: Sequence[str]) -> list[str]:
+    """The tracks of `adds` the playlist lacks, counting copies: it held `had[id]` before."""
+    have = Counter(items)
+    short: Counter[str] = Counter()
+    for uri, n in Counter(adds).items():
+        before = had.get(compact([uri])[0], 0)
+        landed = have[uri] - (before if isinstance(before, int) else 0)
+        short[uri] = n - max(0, min(n, landed))
+    missing = []
+    for uri in adds:
+        if short[uri] > 0:
+            short[uri] -= 1
+            missing.append(uri)
+    return missing
+
+
+def _restore(items: Sequence[str], after: Sequence[str], missing: Sequence[str]) -> list[str]:
+    """`items` with each of `missing` put back after the track it followed in `after`."""
+    result = list(items)
+    present = set(result)
+    wanted = Counter(missing)
+    for index, uri in enumerate(after):
+        if wanted[uri] <= 0:
+            continue
+        wanted[uri] -= 1
+        before = next((u for u in reversed(after[:index]) if u in present), None)
+        result.insert(0 if before is None else result.index(before) + 1, uri)
+        present.add(uri)
+    return result
+
+
+def _clock_text(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%H:%M:%S UTC")
 
 
 class Playlists:
@@ -252,6 +327,81 @@ class Playlists:
             return None
         return items
 
+    def look(self) -> Look:
+        """The first look at the playlist this run updates (one request)."""
+        return Look(*self.first_look(self.resolve()))
+
+    def current(self, look: Look) -> tuple[list[str], dict[str, Candidate]]:
+        """The playlist's URIs, in order, read only when the job cannot know them already."""
+        if look.page is None:
+            return [], {}
+        if look.items is not None:
+            return look.items, look.details
+        trusted = self.as_written(look.target, look.snapshot, look.page)
+        if trusted is not None:
+            return trusted, {}
+        return self.read_items(look.target, look.page)
+
+    @property
+    def pending(self) -> bool:
+        """Whether an earlier attempt left a write whose outcome this run must settle first."""
+        return isinstance(self.state.get("pending"), dict)
+
+    def settle(self, look: Look) -> Look:
+        """Finds out what became of the write an earlier attempt left pending.
+
+        Applied: the state entries it was to make true (the sources' positions) are taken over,
+        so its tracks are not added again. Partly applied: the same, and `look.base` puts the
+        tracks that did not land where they were meant to go. Not applied: forgotten, so the run
+        does it again.
+
+        Raises:
+            TransientError: some of it has not landed yet but still may (see `SETTLE_SECONDS`).
+        """
+        pending = self.state.pop("pending")
+        target = look.target
+        adds = expand(pending.get("adds") or [])
+        if look.page is None or pending.get("playlist") != target.id or not adds:
+            # Another playlist, or only removals and moves: doing those again does no harm.
+            return look
+        if look.snapshot is not None and look.snapshot == pending.get("base"):
+            missing = adds  # not a single change since it was sent
+        else:
+            look.items, look.details = self.read_items(target, look.page)
+            missing = _not_landed(adds, pending.get("had") or {}, look.items)
+        sent_at = pending.get("sent_at")
+        if missing and isinstance(sent_at, int | float):
+            settled_at = float(sent_at) + RESEND_SECONDS + SETTLE_SECONDS
+            if time.time() < settled_at and not self.ctx.dry_run:
+                self.state["pending"] = pending  # still to settle next time
+                raise TransientError(
+                    f"playlist {target.label}: the previous attempt's write (sent "
+                    f"{_clock_text(float(sent_at))}) was never answered and may still be "
+                    f"applied; not adding its {len(missing)} track(s) again before "
+                    f"{_clock_text(settled_at)}"
+                )
+        if len(missing) == len(adds):
+            self.ctx.log.info(
+                "playlist %s: the previous attempt's write never landed", target.label
+            )
+            return look
+        self.state.update(pending.get("then") or {})
+        if missing:
+            self.ctx.log.warning(
+                "playlist %s: %d of the previous attempt's %d track(s) landed; adding the rest",
+                target.label,
+                len(adds) - len(missing),
+                len(adds),
+            )
+        else:
+            self.ctx.log.info(
+                "playlist %s: the previous attempt's write landed; not sending it again",
+                target.label,
+            )
+        if missing:
+            look.base = _restore(look.items or [], expand(pending.get("after") or []), missing)
+        return look
+
     def read_items(
         self, target: Target, first: dict[str, Any] | None
     ) -> tuple[list[str], dict[str, Candidate]]:
@@ -285,30 +435,78 @@ class Playlists:
 
     # -- writing --------------------------------------------------------------------------------
 
-    def write(self, target: Target, ops: Sequence[Op], snapshot: str | None) -> str | None:
-        """Sends the plan's requests in order; returns the playlist's snapshot_id after them."""
+    def write(
+        self,
+        target: Target,
+        ops: Sequence[Op],
+        snapshot: str | None,
+        *,
+        current: Sequence[str],
+        after: Sequence[str],
+        adds: Sequence[str],
+        then: Mapping[str, Any],
+    ) -> str | None:
+        """Sends the plan's requests in order; returns the playlist's snapshot_id after them.
+
+        Before the first request the write is saved as `pending` (see the module docstring), so
+        that whatever happens to this run the next one knows what may have landed.
+
+        Args:
+            target: the playlist.
+            ops: the requests.
+            snapshot: its snapshot_id before them.
+            current: its URIs before them.
+            after: its URIs after them.
+            adds: the tracks the requests add, oldest first.
+            then: state entries that become true once they are applied.
+        """
+        had = Counter(current)
+        pending: dict[str, Any] = {
+            "playlist": target.id,
+            "base": snapshot,
+            "adds": compact(adds),
+            "had": {compact([uri])[0]: had[uri] for uri in dict.fromkeys(adds) if had[uri]},
+            "after": compact(after),
+            "then": dict(then),
+            "sent_at": time.time(),
+        }
+        self.state["pending"] = pending
+        self.ctx.checkpoint()
         client = self.ctx.spotify
         with playlist_errors(target.label):
             for op in ops:
-                if isinstance(op, Remove):
-                    answer = client.playlist_remove_all_occurrences_of_items(
-                        target.id, list(op.uris), snapshot_id=snapshot
-                    )
-                elif isinstance(op, Add):
-                    answer = client.playlist_add_items(
-                        target.id, list(op.uris), position=op.position
-                    )
-                elif isinstance(op, Move):
-                    answer = client.playlist_reorder_items(
-                        target.id,
-                        op.range_start,
-                        op.insert_before,
-                        range_length=op.range_length,
-                        snapshot_id=snapshot,
-                    )
-                elif isinstance(op, Replace):
-                    answer = client.playlist_replace_items(target.id, list(op.uris))
-                else:  # pragma: no cover
-                    raise AssertionError(op)
+                if time.time() - pending["sent_at"] > RESEND_SECONDS:
+                    pending["sent_at"] = time.time()
+                    self.ctx.checkpoint()
+                try:
+                    answer = self._send(client, target, op, snapshot)
+                except (spotipy.SpotifyException, RateLimited) as exc:
+                    if not isinstance(exc, RateLimited) and exc.http_status >= 500:
+                        raise
+                    # Answered with a refusal: nothing of this request can land later.
+                    pending["sent_at"] = None
+                    with suppress(RunTimedOut):
+                        self.ctx.checkpoint()
+                    raise
                 snapshot = (answer or {}).get("snapshot_id") or snapshot
         return snapshot
+
+    @staticmethod
+    def _send(client: spotipy.Spotify, target: Target, op: Op, snapshot: str | None) -> Any:
+        if isinstance(op, Remove):
+            return client.playlist_remove_all_occurrences_of_items(
+                target.id, list(op.uris), snapshot_id=snapshot
+            )
+        if isinstance(op, Add):
+            return client.playlist_add_items(target.id, list(op.uris), position=op.position)
+        if isinstance(op, Move):
+            return client.playlist_reorder_items(
+                target.id,
+                op.range_start,
+                op.insert_before,
+                range_length=op.range_length,
+                snapshot_id=snapshot,
+            )
+        if isinstance(op, Replace):
+            return client.playlist_replace_items(target.id, list(op.uris))
+        raise AssertionError(op)  # pragma: no cover

@@ -22,35 +22,16 @@ and the playlist's current URIs, it returns the URIs the playlist should end wit
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Literal
 
+from jobs.playlist_updater.candidate import Candidate
 from jobs.playlist_updater.matching import normalise_artist, normalise_title
 
 Mode = Literal["replace", "append"]
 Position = Literal["top", "bottom"]
 DedupeBy = Literal["id", "isrc", "artist_title"]
 
-
-@dataclass(frozen=True)
-class Candidate:
-    """A track as a source produced it, with what dedupe, excludes and matching need.
-
-    Attributes:
-        uri: `spotify:track:ID`.
-        name: the track's name on Spotify ("" when unknown).
-        artists: the track's artists' names, main artist first.
-        isrc: the recording's ISRC, when known.
-        explicit: Spotify's explicit flag.
-        artist_ids: the artists' Spotify IDs, in the order of `artists`, when known.
-    """
-
-    uri: str
-    name: str = ""
-    artists: tuple[str, ...] = ()
-    isrc: str | None = None
-    explicit: bool = False
-    artist_ids: tuple[str, ...] = ()
+__all__ = ["Candidate", "DedupeBy", "Mode", "Position", "build_target", "dedupe_keys"]
 
 
 def dedupe_keys(candidate: Candidate, by: DedupeBy) -> tuple[tuple[str, ...], ...]:

@@ -28,9 +28,11 @@ Secrets (`client_secret`, `refresh_token`) are `SecretStr` and never quoted in e
 from runner.config.loading import load_config, load_config_text
 from runner.config.models import (
     APP_NAME,
+    DEFAULT_ACCOUNT,
     DEFAULT_ACCOUNTS_URL,
     DEFAULT_API_URL,
     DEFAULT_REDIRECT_URI,
+    AccountConfig,
     Config,
     JobConfig,
     ScheduleConfig,
@@ -39,9 +41,11 @@ from runner.config.models import (
 
 __all__ = [
     "APP_NAME",
+    "DEFAULT_ACCOUNT",
     "DEFAULT_ACCOUNTS_URL",
     "DEFAULT_API_URL",
     "DEFAULT_REDIRECT_URI",
+    "AccountConfig",
     "Config",
     "JobConfig",
     "ScheduleConfig",

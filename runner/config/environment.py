@@ -8,6 +8,7 @@ against the config's folder.
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,10 +18,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from runner.config.fields import show
 from runner.config.located import KeyPath, Problems, Tree, nearest
 from runner.config.messages import unknown_key_message
-from runner.config.models import APP_NAME, HIDDEN_KEYS, Config
+from runner.config.models import APP_NAME, DEFAULT_ACCOUNT, HIDDEN_KEYS, Config
 from runner.files import describe_os_error
 
-# systemd LoadCredential= names looked up when the config names neither the value nor a file.
+# systemd LoadCredential= names looked up when the config names neither the value nor a file;
+# a named account's refresh token is `spotify_refresh_token_NAME`.
 _CREDENTIAL_NAMES = {
     "client_secret": "spotify_client_secret",
     "refresh_token": "spotify_refresh_token",
@@ -107,7 +109,11 @@ class Preparer:
                 self.error((hidden,), unknown_key_message(Config, hidden), at_key=True)
         spotify = data.get("spotify")
         if isinstance(spotify, dict):
-            data["spotify"] = self.spotify(dict(spotify))
+            implicit = dict(_CREDENTIAL_NAMES)
+            if "accounts" in data:  # each account has its own credential name
+                del implicit["refresh_token"]
+            data["spotify"] = self.secrets(dict(spotify), ("spotify",), implicit)
+        self.accounts(data)
         state_dir = data.get("state_dir")
         if state_dir is None:
             data["state_dir"] = _default_state_dir(self.env)
@@ -120,11 +126,21 @@ class Preparer:
             data["jobs_dir"] = _expand(jobs_dir.strip(), self.base_dir, self.env)
         return data
 
-    def spotify(self, section: dict[str, Any]) -> dict[str, Any]:
+    def secrets(
+        self, section: dict[str, Any], where: KeyPath, implicit: Mapping[str, str]
+    ) -> dict[str, Any]:
+        """Reads `KEY_file` secrets, and `$CREDENTIALS_DIRECTORY/NAME` for keys left out.
+
+        Args:
+            section: the mapping holding the secrets (a copy; returned changed).
+            where: its key path.
+            implicit: secret key -> credential file name, for the keys that have one.
+        """
         credentials = self.env.get("CREDENTIALS_DIRECTORY", "")
-        for key, credential in _CREDENTIAL_NAMES.items():
+        keys = ("client_secret", "refresh_token") if where == ("spotify",) else ("refresh_token",)
+        for key in keys:
             file_key = f"{key}_file"
-            path, file_path = ("spotify", key), ("spotify", file_key)
+            path, file_path = (*where, key), (*where, file_key)
             if file_key in section:
                 raw = section.pop(file_key)
                 if key in section:
@@ -140,15 +156,89 @@ class Preparer:
                         self.tree.broken.add(path)
                     section[key] = content
                     self.moved[path] = file_path
-            elif key not in section and credentials:
-                candidate = Path(credentials) / credential
+            elif key not in section and credentials and key in implicit:
+                candidate = Path(credentials) / implicit[key]
                 if self._is_file(candidate, credentials):
                     content, problem = _read_secret(candidate)
                     if problem is not None:
-                        self.error(("spotify",), f"{key} from $CREDENTIALS_DIRECTORY: {problem}")
+                        self.error(where, f"{key} from $CREDENTIALS_DIRECTORY: {problem}")
                     section[key] = content
-                    self.moved[path] = ("spotify",)
+                    self.moved[path] = where
         return section
+
+    def accounts(self, data: dict[str, Any]) -> None:
+        """Fills in `accounts` (one "default" account without it) and each job's account."""
+        spotify = data.get("spotify")
+        spotify = spotify if isinstance(spotify, dict) else {}
+        token_path: KeyPath = ("spotify", "refresh_token")
+        if "accounts" not in data:
+            default: dict[str, Any] = {}
+            if "refresh_token" in spotify:
+                default["refresh_token"] = spotify["refresh_token"]
+                copy: KeyPath = ("accounts", DEFAULT_ACCOUNT, "refresh_token")
+                self.moved[copy] = self.moved.get(token_path, token_path)
+                if token_path in self.tree.broken:
+                    self.tree.broken.add(copy)
+            data["accounts"] = {DEFAULT_ACCOUNT: default}
+        else:
+            accounts = data["accounts"]
+            if accounts is None or accounts == {}:
+                self.error(
+                    ("accounts",),
+                    "name at least one account, like alice: {}, or leave accounts: out "
+                    "for a single account",
+                )
+                return
+            if not isinstance(accounts, dict):
+                return  # pydantic says what it expected
+            for name, section in list(accounts.items()):
+                if section is None:  # `alice:` with nothing after it
+                    section = {}
+                if isinstance(section, dict):
+                    implicit = {"refresh_token": f"spotify_refresh_token_{name}"}
+                    accounts[name] = self.secrets(dict(section), ("accounts", name), implicit)
+            given = spotify.get("refresh_token")
+            if given is not None and not (isinstance(given, str) and not given.strip()):
+                self.error(
+                    self.moved.get(token_path, token_path),
+                    "a refresh token here is for a single account; with accounts: give it as "
+                    "accounts.NAME.refresh_token (or remove accounts:): keep one of them",
+                    at_key=True,
+                )
+        self.job_accounts(data)
+
+    def job_accounts(self, data: dict[str, Any]) -> None:
+        """Each job's `account`: the only account when not given; else one of those listed."""
+        accounts = data.get("accounts")
+        jobs = data.get("jobs")
+        if not isinstance(accounts, dict) or not isinstance(jobs, dict):
+            return
+        names = [str(name) for name in accounts]
+        listed = ", ".join(names)
+        for job_name, job in jobs.items():
+            if not isinstance(job, dict):
+                continue
+            path: KeyPath = ("jobs", job_name, "account")
+            account = job.get("account")
+            if account is None:
+                if len(names) == 1:
+                    jobs[job_name] = {**job, "account": names[0]}
+                    # Any problem with the name is reported once, at the account itself.
+                    self.tree.broken.add(path)
+                else:
+                    position = self.tree.keys.get(("jobs", job_name)) or (1, 1)
+                    self.problems.add(
+                        position,
+                        path,
+                        f"required key missing: several accounts are configured, so name the "
+                        f"one this job runs as ({listed})",
+                    )
+                continue
+            known = isinstance(account, str) and account.strip() in names
+            if isinstance(account, str) and not known and path not in self.tree.broken:
+                close = difflib.get_close_matches(account.strip(), names, n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                self.error(path, f"unknown account {show(account)}{hint}; configured: {listed}")
 
     def _find(self, raw: str, credentials: str) -> Path:
         path = _expand(raw, self.base_dir, self.env)

@@ -131,6 +131,26 @@ def at_least(minimum: timedelta, *, strict: bool = False) -> Callable[[timedelta
     return check
 
 
+def at_most(maximum: timedelta) -> Callable[[timedelta], timedelta]:
+    def check(value: timedelta) -> timedelta:
+        if value > maximum:
+            raise fail(f"must be at most {format_duration(maximum)}, got {format_duration(value)}")
+        return value
+
+    return check
+
+
+# One-off times outside this are typos (`20026`) or would overflow date arithmetic.
+AT_YEARS = (2000, 2999)
+
+
+def check_at(value: datetime) -> datetime:
+    low, high = AT_YEARS
+    if not low <= value.year <= high:
+        raise fail(f"the year must be between {low} and {high}, got {value.year}")
+    return value
+
+
 def to_datetime(value: Any) -> Any:
     # A bare YAML date (`at: 2026-12-24`) means midnight; pydantic would refuse a date object.
     if isinstance(value, date) and not isinstance(value, datetime):
@@ -153,9 +173,9 @@ def check_redirect_uri(value: str) -> str:
     hint = "use http://127.0.0.1:PORT/callback or an https URL"
     try:
         parts = urlsplit(value)
-        parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError:
         raise fail(f"not a valid URL: {show(value)}; {hint}") from None
+    _check_port(parts, value)
     host = parts.hostname or ""
     if parts.scheme == "https" and host:
         return value
@@ -181,44 +201,28 @@ def check_base_url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise fail(f"expected an http(s) URL, got {show(value)}")
+    _check_port(parts, value)
     return value.rstrip("/")
 
 
-_CRON_FIELDS = (
-    ("minute", "minute"),
-    ("hour", "hour"),
-    ("day", "day-of-month"),
-    ("month", "month"),
-    ("day_of_week", "day-of-week"),
-)
+def _check_port(parts: Any, value: str) -> None:
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if port is not None and not 1 <= port <= 65535:
+        raise fail(f"the port must be 1 to 65535, in {show(value)}")
 
 
 def check_cron(value: str) -> str:
-    # Imported here: APScheduler's import cost is paid only by configs that use cron.
-    from apscheduler.triggers.cron import CronTrigger
+    # Imported here: the scheduler's import cost is paid only by configs that use cron.
+    from runner.cron import CronError, normalize
 
-    from runner.schedule import cron_trigger, cron_weekdays
-
-    fields = value.split()
-    if len(fields) != len(_CRON_FIELDS):
-        raise fail(f"wrong number of fields (got {len(fields)}, expected 5)")
-    utc = ZoneInfo("UTC")  # any zone: only the syntax is checked here
     try:
-        # The scheduler's own builder: crontab weekday numbers (0 and 7 are Sunday).
-        cron_trigger(value, utc)
-    except ValueError as whole:
-        # The trigger does not say which field is wrong; try them one at a time.
-        for (name, label), text in zip(_CRON_FIELDS, fields, strict=True):
-            try:
-                translated = cron_weekdays(text) if name == "day_of_week" else text
-                CronTrigger(timezone=utc, **{name: translated})
-            except ValueError as exc:
-                reason = re.sub(
-                    r"^(Error validating expression|bad day-of-week) '[^']*': ", "", str(exc)
-                )
-                raise fail(f"bad {label} field '{text}': {reason}") from None
-        raise fail(f"bad cron expression: {whole}") from None
-    return " ".join(fields)
+        normalize(value)  # the scheduler's own check: crontab(5), macros, never-firing days
+    except CronError as exc:
+        raise fail(str(exc)) from None
+    return " ".join(value.split())
 
 
 def check_timezone(value: Any) -> str:
@@ -237,13 +241,18 @@ def check_timezone(value: Any) -> str:
     return name
 
 
-_JOB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 
 
-def check_job_name(value: str) -> str:
-    if not _JOB_NAME.fullmatch(value):
-        raise fail(
-            f"bad job name '{value}': use letters, digits, '_' and '-', "
-            "starting with a letter or digit"
-        )
-    return value
+def check_name(kind: str) -> Callable[[str], str]:
+    """A check for job and account names: they name history keys and folders."""
+
+    def check(value: str) -> str:
+        if not _NAME.fullmatch(value):
+            raise fail(
+                f"bad {kind} name '{value}': use letters, digits, '_' and '-', "
+                "starting with a letter or digit"
+            )
+        return value
+
+    return check

@@ -13,6 +13,7 @@ from runner.config.models import (
     EXTRA_KEYS,
     HIDDEN_KEYS,
     MISSING_HINTS,
+    AccountConfig,
     Config,
     JobConfig,
     ScheduleConfig,
@@ -28,6 +29,8 @@ def _model_at(path: KeyPath) -> type[BaseModel] | None:
         return Config
     if path == ("spotify",):
         return SpotifyConfig
+    if len(path) == 2 and path[0] == "accounts":
+        return AccountConfig
     if len(path) == 2 and path[0] == "jobs":
         return JobConfig
     if len(path) == 3 and path[0] == "jobs" and path[2] == "schedule":
@@ -74,7 +77,9 @@ _TYPE_WORDS = {
 
 
 def _is_secret(path: KeyPath) -> bool:
-    return len(path) == 2 and path[0] == "spotify" and path[1] in _SECRET_KEYS
+    if len(path) == 2 and path[0] == "spotify":
+        return path[1] in _SECRET_KEYS
+    return len(path) == 3 and path[0] == "accounts" and path[2] in _SECRET_KEYS
 
 
 def pydantic_problems(

@@ -24,10 +24,12 @@ from runner.config.fields import (
     Secret,
     Text,
     at_least,
+    at_most,
     between,
+    check_at,
     check_base_url,
     check_cron,
-    check_job_name,
+    check_name,
     check_redirect_uri,
     check_timezone,
     empty_mapping,
@@ -39,10 +41,16 @@ from runner.config.fields import (
 from runner.config.located import KeyPath, Position, dotted, nearest
 from runner.durations import format_duration
 
+# The ranges of the values that parse but would make no sense (or overflow the scheduler).
+MAX_EVERY = timedelta(days=366)
+MAX_JITTER = timedelta(days=1)
+MAX_TIMEOUT = timedelta(days=1)
+
 DEFAULT_REDIRECT_URI = "http://127.0.0.1:8888/callback"
 DEFAULT_ACCOUNTS_URL = "https://accounts.spotify.com"
 DEFAULT_API_URL = "https://api.spotify.com/v1"
 APP_NAME = "spotify-runner"
+DEFAULT_ACCOUNT = "default"
 
 
 class SpotifyConfig(BaseModel):
@@ -74,6 +82,22 @@ class SpotifyConfig(BaseModel):
     api_url: Annotated[Text, AfterValidator(check_base_url)] = DEFAULT_API_URL
 
 
+class AccountConfig(BaseModel):
+    """One Spotify user the jobs run as (`accounts.NAME`).
+
+    The refresh token follows the same rules as `spotify.refresh_token`: inline (usually
+    `${ENV_VAR}`), `refresh_token_file`, or `$CREDENTIALS_DIRECTORY/spotify_refresh_token_NAME`;
+    most accounts leave it out and are authorized with `spotify-runner auth --account NAME`.
+
+    Attributes:
+        refresh_token: a token made elsewhere, to skip `auth`; None if unset.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    refresh_token: Secret = None
+
+
 class ScheduleConfig(BaseModel):
     """When a job runs: exactly one of `cron`, `every` and `at`, plus optional `jitter`.
 
@@ -87,9 +111,16 @@ class ScheduleConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     cron: Annotated[Text, AfterValidator(check_cron)] | None = None
-    every: Annotated[Duration, AfterValidator(at_least(timedelta(seconds=1)))] | None = None
-    at: Annotated[datetime, BeforeValidator(to_datetime)] | None = None
-    jitter: Duration | None = None
+    every: (
+        Annotated[
+            Duration,
+            AfterValidator(at_least(timedelta(seconds=1))),
+            AfterValidator(at_most(MAX_EVERY)),
+        ]
+        | None
+    ) = None
+    at: Annotated[datetime, BeforeValidator(to_datetime), AfterValidator(check_at)] | None = None
+    jitter: Annotated[Duration, AfterValidator(at_most(MAX_JITTER))] | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ScheduleConfig:
@@ -98,6 +129,12 @@ class ScheduleConfig(BaseModel):
             raise fail("give one of cron, every or at, like {every: 15m}")
         if len(given) > 1:
             raise fail(f"give only one of cron, every or at (got {' and '.join(given)})")
+        if self.jitter and self.every is not None and self.jitter >= self.every:
+            # A run delayed past the next grid point would collide with that point's run.
+            raise fail(
+                f"jitter ({format_duration(self.jitter)}) must be shorter than every "
+                f"({format_duration(self.every)})"
+            )
         return self
 
     def describe(self) -> str:
@@ -124,6 +161,8 @@ class JobConfig(BaseModel):
 
     Attributes:
         job: the job module's name, resolved later by `runner.loader`.
+        account: the account it runs as; the loader fills in the only account when the config
+            has one and the job names none.
         schedule: when it runs.
         catch_up: run once at start when a run was missed while the daemon was down.
         retries: how many times a transient failure is retried (0..20).
@@ -135,12 +174,15 @@ class JobConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     job: Annotated[Text, AfterValidator(non_empty)]
+    account: Annotated[Text, AfterValidator(check_name("account"))] = DEFAULT_ACCOUNT
     schedule: ScheduleConfig
     catch_up: Flag = False
     retries: Annotated[int, BeforeValidator(to_int), AfterValidator(between(0, 20))] = 3
-    timeout: Annotated[Duration, AfterValidator(at_least(timedelta(), strict=True))] = timedelta(
-        minutes=10
-    )
+    timeout: Annotated[
+        Duration,
+        AfterValidator(at_least(timedelta(), strict=True)),
+        AfterValidator(at_most(MAX_TIMEOUT)),
+    ] = timedelta(minutes=10)
     enabled: Flag = True
     options: Annotated[dict[str, Any], BeforeValidator(empty_mapping)] = Field(default_factory=dict)
 
@@ -150,6 +192,8 @@ class Config(BaseModel):
 
     Attributes:
         spotify: the Spotify app.
+        accounts: the Spotify users, by name; without `accounts:` in the file, one account
+            named "default" holding `spotify.refresh_token`.
         state_dir: token store and run history; absolute.
         timezone: IANA name the schedules are read in.
         jobs_dir: an optional folder of drop-in job modules; absolute.
@@ -161,14 +205,17 @@ class Config(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     spotify: SpotifyConfig
+    accounts: dict[Annotated[str, AfterValidator(check_name("account"))], AccountConfig] = Field(
+        default_factory=lambda: {DEFAULT_ACCOUNT: AccountConfig()}
+    )
     state_dir: Path
     timezone: Annotated[str, BeforeValidator(check_timezone)]
     jobs_dir: Path | None = None
-    shutdown_timeout: Annotated[Duration, AfterValidator(at_least(timedelta()))] = timedelta(
-        seconds=30
-    )
+    shutdown_timeout: Annotated[
+        Duration, AfterValidator(at_least(timedelta())), AfterValidator(at_most(MAX_TIMEOUT))
+    ] = timedelta(seconds=30)
     jobs: Annotated[
-        dict[Annotated[str, AfterValidator(check_job_name)], JobConfig],
+        dict[Annotated[str, AfterValidator(check_name("job"))], JobConfig],
         BeforeValidator(empty_mapping),
     ] = Field(default_factory=dict)
     source: str = "config.yaml"
@@ -179,6 +226,26 @@ class Config(BaseModel):
     def tzinfo(self) -> ZoneInfo:
         """The configured time zone."""
         return ZoneInfo(self.timezone)
+
+    def secrets(self) -> list[str]:
+        """Every secret in the config, in clear: for the log redaction filter only."""
+        values = [self.spotify.client_secret, self.spotify.refresh_token]
+        values += [account.refresh_token for account in self.accounts.values()]
+        return sorted({value.get_secret_value() for value in values if value is not None})
+
+    def account_of(self, job: str) -> str:
+        """The account a configured job runs as."""
+        return self.jobs[job].account
+
+    def jobs_of(self, account: str) -> list[str]:
+        """The names of the jobs that run as `account`, in config order."""
+        return [name for name, job in self.jobs.items() if job.account == account]
+
+    def auth_command(self, account: str) -> str:
+        """The command that (re-)authorizes `account`, as messages quote it."""
+        if list(self.accounts) == [DEFAULT_ACCOUNT]:
+            return "spotify-runner auth"
+        return f"spotify-runner auth --account {account}"
 
     def locate(self, *key_path: str | int) -> str:
         """Where a value sits in the file, as `FILE:LINE:COL`.
@@ -214,6 +281,7 @@ class Config(BaseModel):
 # Keys accepted besides the model's fields, and keys the user may not write.
 EXTRA_KEYS: dict[type[BaseModel], tuple[str, ...]] = {
     SpotifyConfig: ("client_secret_file", "refresh_token_file"),
+    AccountConfig: ("refresh_token_file",),
 }
 HIDDEN_KEYS: dict[type[BaseModel], tuple[str, ...]] = {Config: ("source",)}
 

@@ -13,15 +13,21 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+
+from runner.config import Config
+from runner.config.environment import _default_state_dir
+from runner.durations import parse_duration
 
 ROOT = Path(__file__).resolve().parents[2]
 UNITS = ROOT / "contrib" / "systemd"
 SYSTEM_UNIT = UNITS / "spotify-runner.service"
 USER_UNIT = UNITS / "spotify-runner-user.service"
 DAEMON = ROOT / "runner" / "daemon.py"
+README = ROOT / "README.md"
 MAX_EXPOSURE = 2.0
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze") or (
     "/usr/bin/systemd-analyze" if Path("/usr/bin/systemd-analyze").exists() else None
@@ -127,7 +133,6 @@ def test_the_unit_is_a_good_systemd_citizen(unit: Path, user: bool) -> None:
     assert "2" in d["RestartPreventExitStatus"][0].split()
     assert d["RestartSec"]
     assert d["WatchdogSec"]
-    assert d["StateDirectory"] == ["spotify-runner"]
     assert any(v.startswith("spotify_client_secret:") for v in d["LoadCredential"])
     assert d["NoNewPrivileges"] == ["yes"]
     assert d["MemoryDenyWriteExecute"] == ["yes"]
@@ -137,6 +142,7 @@ def test_the_unit_is_a_good_systemd_citizen(unit: Path, user: bool) -> None:
         assert "DynamicUser" not in d
         assert d["WantedBy"] == ["default.target"]
     else:
+        assert d["StateDirectory"] == ["spotify-runner"]
         assert d["DynamicUser"] == ["yes"]
         assert d["ProtectSystem"] == ["strict"]
         assert d["CapabilityBoundingSet"] == [""]
@@ -152,3 +158,39 @@ def test_exec_reload_only_because_sighup_really_reloads(unit: Path, user: bool) 
     assert bool(reload) == handles_sighup
     if reload:
         assert "-HUP $MAINPID" in reload[0]
+
+
+def test_the_user_unit_writes_where_auth_stores_the_token() -> None:
+    """systemd < 254 puts a user unit's StateDirectory= in ~/.config: the daemon must not use it.
+
+    Without $STATE_DIRECTORY the daemon takes the same default state_dir as an interactive
+    `spotify-runner auth`; the unit makes exactly that folder writable, and creates it.
+    """
+    d = directives(USER_UNIT)
+    assert "StateDirectory" not in d
+    default = _default_state_dir({"HOME": "%h"})
+    assert d["ReadWritePaths"] == [str(default)]
+    assert d["ExecStartPre"] == [f"+/bin/mkdir -p -m 0700 {default}"]
+
+
+def test_the_user_unit_can_reload_in_a_user_manager() -> None:
+    # PrivateIPC=yes fails under a user manager on reload (226/NAMESPACE with systemd 252).
+    assert directives(USER_UNIT)["PrivateIPC"] == ["no"]
+
+
+@pytest.mark.parametrize(("unit", "user"), CASES)
+def test_systemd_waits_longer_than_shutdown_timeout(unit: Path, user: bool) -> None:
+    """The daemon exits once shutdown_timeout has passed; systemd must not SIGKILL it first."""
+    stop = parse_duration(directives(unit)["TimeoutStopSec"][0])
+    default = Config.model_fields["shutdown_timeout"].default
+    assert stop >= default + timedelta(seconds=30)
+
+
+def test_the_readme_reauthorizes_as_the_services_own_user() -> None:
+    """A re-authorization as another dynamic user re-owns the state directory away from us."""
+    for text in (README.read_text(), SYSTEM_UNIT.read_text()):
+        recipes = [line for line in text.splitlines() if "systemd-run" in line and "-p " in line]
+        assert recipes
+        for line in recipes:
+            assert "-p DynamicUser=yes" in line
+            assert "-p User=spotify-runner" in line

@@ -273,7 +273,7 @@ def test_jobs_without_a_daemon_shows_schedule_next_and_last_run(world: World) ->
     assert tick["last_run"]["status"] == "ok"
     assert tick["last_run"]["summary"] == "count 1"
     assert tick["last_run"]["trigger"] == "manual"
-    account = status["account"]
+    account = status["accounts"][0]
     assert account["authorized"] is True
     assert 181 <= account["days_left"] <= 182
 

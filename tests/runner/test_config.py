@@ -120,13 +120,12 @@ BROKEN = {
     ),
     "cron-bad-field": (
         edit("{every: 1h}", '{cron: "0 25 * * *"}'),
-        "config.yaml:9:22: jobs.hello.schedule.cron: bad hour field '25': "
-        "the last value (25) is higher than the maximum value (23)",
+        "config.yaml:9:22: jobs.hello.schedule.cron: bad hour field '25': 25 is out of range 0-23",
     ),
     "cron-bad-weekday": (
         edit("{every: 1h}", '{cron: "0 6 * * mon-fry"}'),
         "config.yaml:9:22: jobs.hello.schedule.cron: bad day-of-week field 'mon-fry': "
-        "unknown day name 'fry'",
+        "unknown name 'fry' (use sun-sat or numbers)",
     ),
     "bad-duration": (
         edit("{every: 1h}", "{every: 15x}"),
@@ -619,3 +618,153 @@ def test_cron_weekdays_follow_crontab_numbering(dow: str) -> None:
     # 7 is Sunday in crontab; APScheduler's own from_crontab rejects it.
     config = load(edit("{every: 1h}", f'{{cron: "0 6 * * {dow}"}}'))
     assert config.jobs["hello"].schedule.cron == f"0 6 * * {dow}"
+
+
+# -- every value that parses is in range (finding 7) -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("{every: 1h}", "{every: 3000000d}", "schedule.every: bad duration '3000000d': too long"),
+        ("{every: 1h}", "{every: 400d}", "schedule.every: must be at most 366d, got 400d"),
+        ("    job: hello\n", "    job: hello\n    timeout: 9999999999d\n", "timeout: bad duration"),
+        ("    job: hello\n", "    job: hello\n    timeout: 2d\n", "timeout: must be at most 1d"),
+        ("{every: 1h}", "{every: 1m, jitter: 1m}", "jitter (1m) must be shorter than every (1m)"),
+        ("{every: 1h}", "{cron: '@daily', jitter: 2d}", "schedule.jitter: must be at most 1d"),
+        ("{every: 1h}", "{at: 20026-12-24T18:00:00}", "schedule.at"),
+        ("{every: 1h}", "{at: 1970-01-01T00:00:00}", "the year must be between 2000 and 2999"),
+        ("timezone: UTC\n", "timezone: UTC\nshutdown_timeout: 5d\n", "must be at most 1d"),
+        (
+            "  client_id: abc123\n",
+            "  client_id: abc123\n  redirect_uri: http://127.0.0.1:0/callback\n",
+            "the port must be 1 to 65535",
+        ),
+        (
+            "  client_id: abc123\n",
+            "  client_id: abc123\n  api_url: http://127.0.0.1:99999/v1\n",
+            "the port must be 1 to 65535",
+        ),
+    ],
+)
+def test_values_that_parse_must_also_be_in_range(old: str, new: str, expected: str) -> None:
+    lines = problems(edit(old, new))
+    assert len(lines) == 1, lines
+    assert expected in lines[0], lines[0]
+
+
+# -- accounts --------------------------------------------------------------------------------
+
+TWO_ACCOUNTS = edit(
+    "timezone: UTC\n",
+    'timezone: UTC\naccounts:\n  alice: {}\n  bob: {refresh_token: "${BOB_RT:-}"}\n',
+)
+
+
+def test_without_accounts_there_is_one_default_account_holding_the_config_token() -> None:
+    config = load(
+        edit(f"  client_secret: {SECRET}\n", f"  client_secret: {SECRET}\n  refresh_token: RT-1\n")
+    )
+    assert list(config.accounts) == ["default"]
+    token = config.accounts["default"].refresh_token
+    assert token is not None
+    assert token.get_secret_value() == "RT-1"
+    assert config.jobs["hello"].account == "default"
+    assert config.auth_command("default") == "spotify-runner auth"
+
+
+def test_a_single_named_account_is_used_by_jobs_that_name_none() -> None:
+    config = load(edit("timezone: UTC\n", "timezone: UTC\naccounts:\n  alice:\n"))
+    assert list(config.accounts) == ["alice"]
+    assert config.account_of("hello") == "alice"
+    assert config.auth_command("alice") == "spotify-runner auth --account alice"
+
+
+def test_two_accounts_with_a_job_each() -> None:
+    text = TWO_ACCOUNTS + "    account: bob\n  radio:\n    job: hello\n    account: alice\n"
+    text += "    schedule: {every: 1h}\n"
+    config = load(text, env={"BOB_RT": "RT-bob"})
+    assert list(config.accounts) == ["alice", "bob"]
+    assert config.accounts["alice"].refresh_token is None
+    bob = config.accounts["bob"].refresh_token
+    assert bob is not None
+    assert bob.get_secret_value() == "RT-bob"
+    assert (config.account_of("hello"), config.account_of("radio")) == ("bob", "alice")
+    assert config.jobs_of("alice") == ["radio"]
+    assert "RT-bob" in config.secrets()
+    assert SECRET in config.secrets()
+    # An empty ${BOB_RT:-} means "no token": bob is authorized with `auth --account bob`.
+    assert load(text).accounts["bob"].refresh_token is None
+
+
+def test_several_accounts_and_a_job_without_account_is_a_located_error() -> None:
+    assert problems(TWO_ACCOUNTS) == [
+        "config.yaml:10:3: jobs.hello.account: required key missing: several accounts are "
+        "configured, so name the one this job runs as (alice, bob)"
+    ]
+
+
+def test_an_unknown_account_is_a_located_error_listing_the_accounts() -> None:
+    assert problems(TWO_ACCOUNTS + "    account: bobby\n") == [
+        "config.yaml:13:14: jobs.hello.account: unknown account 'bobby' (did you mean 'bob'?); "
+        "configured: alice, bob"
+    ]
+
+
+def test_spotify_refresh_token_and_accounts_together_say_which_to_keep() -> None:
+    text = edit("  client_secret", "  refresh_token: RT-1\n  client_secret", TWO_ACCOUNTS)
+    assert problems(text + "    account: bob\n") == [
+        "config.yaml:3:3: spotify.refresh_token: a refresh token here is for a single account; "
+        "with accounts: give it as accounts.NAME.refresh_token (or remove accounts:): keep one "
+        "of them"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("accounts", "expected"),
+    [
+        (
+            "accounts:\n",
+            "config.yaml:5:1: accounts: name at least one account, like alice: {}, "
+            "or leave accounts: out for a single account",
+        ),
+        (
+            "accounts:\n  al.ice: {}\n",
+            "config.yaml:6:3: accounts.al.ice: bad account name "
+            "'al.ice': use letters, digits, '_' and '-', starting with a letter or digit",
+        ),
+        (
+            "accounts:\n  alice: {token: x}\n",
+            "config.yaml:6:11: accounts.alice.token: unknown "
+            "key 'token'; allowed keys: refresh_token, refresh_token_file",
+        ),
+    ],
+    ids=["empty", "bad-name", "unknown-key"],
+)
+def test_broken_accounts(accounts: str, expected: str) -> None:
+    assert problems(edit("timezone: UTC\n", "timezone: UTC\n" + accounts)) == [expected]
+
+
+def test_an_account_token_from_a_file_or_credentials_directory(tmp_path: Path) -> None:
+    (tmp_path / "alice_rt").write_text("RT-alice\n")
+    (tmp_path / "spotify_refresh_token_bob").write_text("RT-bob\n")
+    text = edit(
+        "timezone: UTC\n",
+        "timezone: UTC\naccounts:\n  alice: {refresh_token_file: alice_rt}\n  bob: {}\n",
+    )
+    config = load(text + "    account: bob\n", env={"CREDENTIALS_DIRECTORY": str(tmp_path)})
+    tokens = {name: acct.refresh_token for name, acct in config.accounts.items()}
+    assert {n: t.get_secret_value() for n, t in tokens.items() if t} == {
+        "alice": "RT-alice",
+        "bob": "RT-bob",
+    }
+
+
+def test_an_account_token_is_never_quoted_in_errors() -> None:
+    text = edit("timezone: UTC\n", "timezone: UTC\naccounts:\n  alice: {refresh_token: [RT-x9]}\n")
+    (line,) = problems(text)
+    assert (
+        line == "config.yaml:6:26: accounts.alice.refresh_token: invalid value (not shown): "
+        "expected a string"
+    )
+    assert "RT-x9" not in line

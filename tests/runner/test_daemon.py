@@ -34,8 +34,14 @@ def ok_runs(runs: list) -> int:  # type: ignore[type-arg]
 
 
 def soon(seconds: float) -> str:
-    """An `at` moment `seconds` from now, in UTC."""
-    return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat(timespec="seconds")
+    """An `at` moment at least `seconds` from now, in UTC (whole seconds, rounded up)."""
+    moment = datetime.now(UTC) + timedelta(seconds=seconds + 1)
+    return moment.replace(microsecond=0).isoformat(timespec="seconds")
+
+
+# A daemon process on a loaded machine may take seconds to start scheduling: a one-off due
+# sooner would be in the past by then, and (rightly) never run.
+START = 4
 
 
 def test_jobs_run_on_every_schedules_and_keep_their_state(world: World) -> None:
@@ -76,9 +82,9 @@ def test_a_failing_job_does_not_stop_the_others(world: World) -> None:
 
 def test_retry_after_1_is_waited_out_and_the_run_succeeds(world: World) -> None:
     world.fake.inject(Fault(method="GET", path="/me/playlists$", status=429, retry_after=1))
-    world.write_config({"limited": {"job": "limited", "schedule": {"at": soon(1)}}})
+    world.write_config({"limited": {"job": "limited", "schedule": {"at": soon(START)}}})
     daemon = world.daemon()
-    runs = world.wait_runs("limited", lambda rs: len(rs) >= 1, what="the run")
+    runs = world.wait_runs("limited", lambda rs: len(rs) >= 1, timeout=20, what="the run")
     assert [(r.status, r.attempt, r.summary) for r in runs] == [(RunStatus.OK, 1, "0 playlists")]
     sent = [r for r in world.fake.requests if r.path == "/v1/me/playlists"]
     assert [r.status for r in sent] == [429, 200]
@@ -94,12 +100,12 @@ def test_retry_after_3600_ends_the_run_and_schedules_a_retry(world: World) -> No
     )
     world.write_config(
         {
-            "limited": {"job": "limited", "schedule": {"at": soon(1)}, "retries": 2},
+            "limited": {"job": "limited", "schedule": {"at": soon(START)}, "retries": 2},
             "tick": every(1, job="hello"),
         }
     )
     daemon = world.daemon()
-    runs = world.wait_runs("limited", lambda rs: len(rs) >= 1, what="the run")
+    runs = world.wait_runs("limited", lambda rs: len(rs) >= 1, timeout=20, what="the run")
     assert len(runs) == 1
     run = runs[0]
     assert run.status is RunStatus.RATE_LIMITED
@@ -167,11 +173,46 @@ def test_a_second_sigterm_exits_at_once_and_the_run_is_marked_interrupted(world:
     world.write_config({"slow": every("1h", job="slow")})
     second = world.daemon()
     second.wait_log("1 run(s) were interrupted by the last stop")
+    second.wait_started()  # the line above comes before the signal handlers are installed
     second.send(signal.SIGTERM)
     assert second.wait() == 0
     cut = next(r for r in world.runs("slow") if r.id == running[0].id)
     assert cut.status is RunStatus.FAILED
     assert cut.error == "interrupted (daemon stopped)"
+
+
+def test_a_run_outliving_shutdown_timeout_is_recorded_interrupted_and_the_exit_is_0(
+    world: World,
+) -> None:
+    """systemd's stop must not wait for a job past shutdown_timeout, nor meet a closed database."""
+    world.write_config(
+        {"slow": every(1, job="slow", options={"seconds": 60}, timeout="2m")},
+        shutdown_timeout="1s",
+    )
+    daemon = world.daemon()
+    running = wait_for(
+        lambda: [r for r in world.runs("slow") if r.status is RunStatus.RUNNING],
+        what="a run in progress",
+    )
+    sent = time.monotonic()
+    daemon.send(signal.SIGTERM)
+    assert daemon.wait(timeout=20) == 0
+    # 1s of grace, then out: far from the 60s the job would take (the margin is for a busy machine).
+    assert time.monotonic() - sent < 15
+    cut = next(r for r in world.runs("slow") if r.id == running[0].id)
+    assert (cut.status, cut.error) == (RunStatus.FAILED, "interrupted (daemon stopped)")
+    assert cut.ended_at is not None
+    err = daemon.stderr()
+    assert "stopped after shutdown_timeout (1s) with 1 run(s) still going" in err
+    assert "closed database" not in err
+    assert "Traceback" not in err
+    # Nothing is left for the next start to find.
+    world.write_config({"slow": every("1h", job="slow")})
+    second = world.daemon()
+    second.wait_started()
+    second.send(signal.SIGTERM)
+    assert second.wait() == 0
+    assert "were interrupted by the last stop" not in second.stderr()
 
 
 def test_sighup_adds_a_job_and_a_broken_config_keeps_the_old_one(world: World) -> None:
@@ -315,7 +356,7 @@ def test_a_run_over_its_timeout_is_recorded_and_its_thread_stops_calling(world: 
         {
             "slow": {
                 "job": "slow",
-                "schedule": {"at": soon(1)},
+                "schedule": {"at": soon(START)},
                 "timeout": "1s",
                 "options": {"seconds": 2.5},
             },
@@ -323,7 +364,7 @@ def test_a_run_over_its_timeout_is_recorded_and_its_thread_stops_calling(world: 
         }
     )
     daemon = world.daemon()
-    runs = world.wait_runs("slow", lambda rs: len(rs) >= 1, what="the timed-out run")
+    runs = world.wait_runs("slow", lambda rs: len(rs) >= 1, timeout=20, what="the timed-out run")
     assert [(r.status, r.error) for r in runs] == [(RunStatus.TIMED_OUT, "timed out after 1s")]
     assert runs[0].ended_at is not None
     assert (runs[0].ended_at - runs[0].started_at).total_seconds() < 2.5
@@ -359,7 +400,7 @@ def test_a_revoked_token_pauses_runs_until_auth_stores_a_new_one(world: World) -
     refreshes = [r for r in world.fake.requests if r.path == "/api/token" and r.status != 200]
     assert len(refreshes) == 1
     assert "Traceback" not in daemon.stderr()
-    account = json.loads(world.cli("jobs", "--json").stdout)["account"]
+    account = json.loads(world.cli("jobs", "--json").stdout)["accounts"][0]
     assert (account["authorized"], account["problem"]) == (False, REVOKED)
 
     done = world.authorize()
@@ -371,7 +412,7 @@ def test_a_revoked_token_pauses_runs_until_auth_stores_a_new_one(world: World) -
         what="ok runs with the new authorization",
     )
     assert daemon.proc.poll() is None
-    account = json.loads(world.cli("jobs", "--json").stdout)["account"]
+    account = json.loads(world.cli("jobs", "--json").stdout)["accounts"][0]
     assert (account["authorized"], account["problem"]) == (True, None)
     daemon.send(signal.SIGTERM)
     assert daemon.wait() == 0

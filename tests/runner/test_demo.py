@@ -20,9 +20,10 @@ def test_demo_runs_every_example_job_and_exits_0() -> None:
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
     assert "Authorized Alice (alice)" in out or "authorized Alice (alice)" in out
-    for job in ("hello", "radio", "liked-mirror", "weekly-top"):
+    for job in ("hello", "radio", "liked-mirror", "weekly-top", "station"):
         assert f"   {job}: ok in " in out, job
     assert "created playlist 'Radio plays'" in out
+    assert "created playlist 'Station spins'" in out  # fed by the Spinitron fake
     assert "1 unmatched" in out  # the line no search can match is reported
     assert "daemon exited with 0" in out
     assert "Traceback" not in out + result.stderr

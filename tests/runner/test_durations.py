@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from runner.durations import format_duration, parse_duration
+from runner.durations import MAX_DURATION, format_duration, parse_duration
 
 
 @pytest.mark.parametrize(
@@ -69,6 +69,17 @@ def test_format_duration(td: timedelta, text: str) -> None:
     assert format_duration(td) == text
 
 
-@given(st.timedeltas(min_value=timedelta(), max_value=timedelta(days=10_000)))
+@given(st.timedeltas(min_value=timedelta(), max_value=MAX_DURATION))
 def test_format_then_parse_gives_the_same_duration(td: timedelta) -> None:
     assert parse_duration(format_duration(td)) == td
+
+
+@pytest.mark.parametrize("text", ["99999999999d", "3651d", "1e300", 1e300, "3650d1s", "9" * 400])
+def test_absurd_durations_are_refused_not_overflowed(text: str | float) -> None:
+    # `timeout: 99999999999d` raised OverflowError, which no config check caught (finding 7).
+    with pytest.raises(ValueError, match=r"too long \(at most 3650d\)|bad duration"):
+        parse_duration(text)
+
+
+def test_the_longest_duration_still_parses() -> None:
+    assert parse_duration("3650d") == MAX_DURATION

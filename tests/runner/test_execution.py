@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -140,6 +142,25 @@ def test_state_json_cannot_hold_fails_the_run_and_is_not_saved(harness: JobHarne
     assert outcome.status is RunStatus.FAILED
     assert outcome.error is not None
     assert outcome.error.startswith("ctx.state is not JSON-serialisable")
+    assert harness.state() == {}
+
+
+def test_a_checkpoint_keeps_the_state_of_a_run_that_then_fails(harness: JobHarness) -> None:
+    assert harness.run("checkpointer", {"fail": True}).status is RunStatus.FAILED
+    assert harness.state() == {"step": 1}
+    assert harness.run("checkpointer", {"fail": True}, dry_run=True).status is RunStatus.FAILED
+    assert harness.state() == {"step": 1}  # a dry run saves nothing, not even a checkpoint
+    assert harness.run("checkpointer").summary == "step 2"
+
+
+def test_a_checkpoint_after_the_time_limit_saves_nothing(harness: JobHarness) -> None:
+    # The timed-out run's thread goes on; what it saves late must not overwrite later runs.
+    outcome = harness.run("checkpointer", {"wait": 1.5}, timeout=timedelta(seconds=1))
+    assert outcome.status is RunStatus.TIMED_OUT
+    give_up = time.monotonic() + 60
+    while any(t.name == "job-job" for t in threading.enumerate()):
+        assert time.monotonic() < give_up, "the timed-out job's thread never ended"
+        time.sleep(0.05)
     assert harness.state() == {}
 
 

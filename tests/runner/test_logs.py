@@ -5,11 +5,20 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from runner.logs import REDACTED, JsonFormatter, RedactingFilter, redact, setup_logging
+from runner.logs import (
+    REDACTED,
+    JsonFormatter,
+    RedactingFilter,
+    redact,
+    setup_logging,
+    syslog_priority,
+)
 
 SECRET = "AQsupersecretrefreshtoken123"
 
@@ -141,3 +150,75 @@ def test_setup_logging_installs_one_redacting_handler() -> None:
     logging.getLogger("runner.test").warning("%s and %s", SECRET, "BQlatertoken999")
     (line,) = stream.getvalue().splitlines()
     assert json.loads(line)["message"] == f"{REDACTED} and {REDACTED}"
+
+
+def _journal_id(path: Path) -> str:
+    st = os.stat(path)
+    return f"{st.st_dev}:{st.st_ino}"
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_lines_carry_syslog_priorities_when_stderr_is_the_journal_stream(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """journald files each `<N>`-prefixed line at priority N, so `journalctl -p err` works."""
+    log_file = tmp_path / "journal-stream"
+    with log_file.open("w") as stream:
+        monkeypatch.setenv("JOURNAL_STREAM", _journal_id(log_file))
+        setup_logging(stream=stream, secrets=[SECRET])
+        log = logging.getLogger("runner.test")
+        log.info("started")
+        log.warning("careful")
+        log.error("broken with %s", SECRET)
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            log.exception("crashed")
+        logging.getLogger("runner.test").critical("gone")
+    lines = log_file.read_text().splitlines()
+    assert lines[:3] == [
+        "<6>INFO runner.test: started",
+        "<4>WARNING runner.test: careful",
+        f"<3>ERROR runner.test: broken with {REDACTED}",
+    ]
+    # A traceback is several lines: each keeps the error priority instead of falling to info.
+    traceback = lines[3:-1]
+    assert traceback[0] == "<3>ERROR runner.test: crashed"
+    assert len(traceback) > 3
+    assert all(line.startswith("<3>") for line in traceback)
+    assert traceback[-1] == "<3>ValueError: boom"
+    assert lines[-1] == "<2>CRITICAL runner.test: gone"
+
+
+@pytest.mark.usefixtures("restore_logging")
+@pytest.mark.parametrize("journal_stream", ["", "1:2", "not-a-pair"])
+def test_no_priority_prefix_when_stderr_is_not_the_journal_stream(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, journal_stream: str
+) -> None:
+    """An inherited JOURNAL_STREAM naming another stream (or none) leaves the lines plain."""
+    log_file = tmp_path / "redirected"
+    with log_file.open("w") as stream:
+        monkeypatch.setenv("JOURNAL_STREAM", journal_stream)
+        setup_logging(stream=stream)
+        logging.getLogger("runner.test").error("plain")
+    assert log_file.read_text() == "ERROR runner.test: plain\n"
+
+
+@pytest.mark.parametrize(
+    ("level", "priority"),
+    [(logging.DEBUG, 7), (logging.INFO, 6), (25, 6), (logging.WARNING, 4), (logging.ERROR, 3)],
+)
+def test_syslog_priority(level: int, priority: int) -> None:
+    assert syslog_priority(level) == priority
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_json_lines_get_the_prefix_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log_file = tmp_path / "journal-stream"
+    with log_file.open("w") as stream:
+        monkeypatch.setenv("JOURNAL_STREAM", _journal_id(log_file))
+        setup_logging(fmt="json", stream=stream)
+        logging.getLogger("runner.test").warning("careful")
+    line = log_file.read_text()
+    assert line.startswith("<4>{")
+    assert json.loads(line[3:])["level"] == "warning"

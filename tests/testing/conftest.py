@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 import pytest
 import requests
 import spotipy
+from fake_world import World, build_world
 
 from runner.testing import FakeSpotify, ManualClock
 
@@ -67,3 +68,8 @@ def client_for(fake: FakeSpotify) -> Iterator[ClientFactory]:
 @pytest.fixture
 def sp(client_for: ClientFactory) -> spotipy.Spotify:
     return client_for()
+
+
+@pytest.fixture
+def world(fake: FakeSpotify, clock: ManualClock) -> World:
+    return build_world(fake, clock)

@@ -279,7 +279,7 @@ def test_expired_token_through_spotipy(
 
 
 def test_unknown_route(fake: FakeSpotify, sp: spotipy.Spotify):
-    exc = _error(lambda: sp._get("recommendations"))
+    exc = _error(lambda: sp._get("no-such-endpoint"))
     assert (exc.http_status, _message(exc)) == (404, "Service not found")
 
 

@@ -121,7 +121,8 @@ def _token_body(state: FakeState, access: AccessToken, refresh: str | None) -> R
 
 
 def token(state: FakeState, req: Request) -> Response:
-    """`POST /api/token`: authorization_code and refresh_token grants, Basic or PKCE."""
+    """`POST /api/token`: authorization_code, refresh_token (Basic or PKCE) and
+    client_credentials (Basic) grants."""
     form = req.body if isinstance(req.body, dict) else {}
     grant_type = form.get("grant_type")
     if not grant_type:
@@ -151,7 +152,27 @@ def token(state: FakeState, req: Request) -> Response:
             return _exchange_code(state, form, client_id, confidential)
         if grant_type == "refresh_token":
             return _refresh(state, form, client_id, confidential)
-        return oauth_error(400, "unauthorized_client", "client_credentials is not used here")
+        return _client_credentials(state, client_id, confidential)
+
+
+def _client_credentials(state: FakeState, client_id: str, confidential: bool) -> Response:
+    """The app's own token: catalog reads only (no user, no scopes, no refresh token)."""
+    if not confidential:
+        return oauth_error(400, "invalid_client", "Invalid client secret")
+    token = state.new_secret("BQ")
+    state.access_tokens[token] = AccessToken(
+        token=token,
+        user_id="",
+        client_id=client_id,
+        scopes=frozenset(),
+        expires_at=state.now() + state.access_token_lifetime,
+    )
+    body = {
+        "access_token": token,
+        "token_type": "Bearer",
+        "expires_in": int(state.access_token_lifetime),
+    }
+    return json_response(200, body, {"Cache-Control": "no-store", "Pragma": "no-cache"})
 
 
 def _exchange_code(

@@ -1,4 +1,9 @@
-"""Spotify's `fields=` filter: `a,b.c,items(added_at,track(name,!album))`."""
+"""Spotify's `fields=` filter: `a,b.c,items(added_at,track(name,album(!name,href)))`.
+
+A `!` before the first field of a parenthesised list excludes the whole list, as in the
+spec's own example: `items.track.album(!external_urls,images)` is the album without its
+`external_urls` and `images`.
+"""
 
 from __future__ import annotations
 
@@ -21,10 +26,13 @@ def parse_fields(text: str) -> Tree:
 
 def _parse_list(s: str, pos: int) -> tuple[Tree, int]:
     tree: Tree = {}
+    negated = pos < len(s) and s[pos] == "!"
     while pos < len(s) and s[pos] != ")":
         pos = _parse_path(s, pos, tree)
         if pos < len(s) and s[pos] == ",":
             pos += 1
+    if negated:
+        return {"!" + name.lstrip("!"): sub for name, sub in tree.items()}, pos
     return tree, pos
 
 

@@ -41,6 +41,9 @@ ROTATIONS = ("none", "rotate", "rotate_revoke")
 TIME_RANGES = ("short_term", "medium_term", "long_term")
 BASE62_ID = re.compile(r"^[0-9A-Za-z]{22}$")
 TRACK_URI = re.compile(r"^spotify:track:([0-9A-Za-z]{22})$")
+# Anything a playlist may hold: "tracks or episodes", as the spec says.
+ITEM_URI = re.compile(r"^spotify:(track|episode):([0-9A-Za-z]{22})$")
+ANY_URI = re.compile(r"^spotify:([a-z]+):([0-9A-Za-z]+)$")
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,9 @@ class Fault:
         latency: extra seconds slept before answering.
         drop: close the connection without any response.
         reason: `error.reason` in the body, e.g. "QUOTA_EXCEEDED".
+        send_retry_after: whether a 429 carries `Retry-After`. None (the default): yes, unless
+            `reason` is "QUOTA_EXCEEDED", which Spotify sends without one. A 429 without
+            `retry_after` says 1 second; fractional values round up (never to 0).
     """
 
     method: str | None = None
@@ -68,6 +74,7 @@ class Fault:
     latency: float = 0.0
     drop: bool = False
     reason: str | None = None
+    send_retry_after: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -115,6 +122,12 @@ class User:
     plays: list[tuple[str, float]] = field(default_factory=list)  # (uri, played_at)
     top: dict[str, list[str]] = field(default_factory=dict)
     playlists: list[str] = field(default_factory=list)  # ids in library order, newest first
+    # Saved albums, shows, episodes, audiobooks and followed artists and users: uri -> added_at,
+    # in the order saved (tracks live in `saved`, followed playlists in `playlists`).
+    library: dict[str, float] = field(default_factory=dict)
+    top_artists: dict[str, list[str]] = field(default_factory=dict)  # artist ids by time range
+    email: str = ""
+    player: Player = field(default_factory=lambda: Player())
 
 
 @dataclass
@@ -180,6 +193,8 @@ class Playlist:
     collaborators: set[str] = field(default_factory=set)
     algorithmic: bool = False
     deleted: bool = False
+    image: bytes | None = None  # the uploaded JPEG cover
+    image_version: int = 0
 
 
 @dataclass
@@ -194,3 +209,107 @@ class TrackRecord:
     explicit: bool
     duration_ms: int
     order: int
+
+
+@dataclass
+class ArtistRecord:
+    """A catalog artist."""
+
+    id: str
+    name: str
+    genres: list[str] = field(default_factory=list)
+
+
+@dataclass
+class AlbumRecord:
+    """A catalog album; its tracks are catalog tracks, in order."""
+
+    id: str
+    name: str
+    artists: list[str]  # names
+    album_type: str = "album"
+    release_date: str = "2024-01-01"
+    label: str = "Fake Records"
+    track_ids: list[str] = field(default_factory=list)
+    order: int = 0
+
+
+@dataclass
+class ShowRecord:
+    """A podcast show."""
+
+    id: str
+    name: str
+    publisher: str
+    description: str
+    episode_ids: list[str] = field(default_factory=list)  # newest first, as Spotify lists them
+
+
+@dataclass
+class EpisodeRecord:
+    """A podcast episode."""
+
+    id: str
+    name: str
+    show_id: str
+    duration_ms: int
+    release_date: str
+    description: str = ""
+
+
+@dataclass
+class AudiobookRecord:
+    """An audiobook."""
+
+    id: str
+    name: str
+    authors: list[str]
+    narrators: list[str]
+    publisher: str
+    description: str
+    chapter_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ChapterRecord:
+    """An audiobook chapter."""
+
+    id: str
+    name: str
+    audiobook_id: str
+    chapter_number: int
+    duration_ms: int
+
+
+@dataclass
+class Device:
+    """A Spotify Connect device of one user."""
+
+    id: str
+    name: str
+    type: str = "Computer"
+    volume_percent: int | None = 50
+    supports_volume: bool = True
+    is_restricted: bool = False
+    is_private_session: bool = False
+
+
+@dataclass
+class Player:
+    """One user's playback: devices, what plays where, and the queue.
+
+    `progress_ms` is the position at `since` (the fake's clock); while playing, the position
+    moves on with the clock.
+    """
+
+    devices: list[Device] = field(default_factory=list)
+    active: str | None = None  # device id
+    context_uri: str | None = None
+    uris: list[str] = field(default_factory=list)  # what the context plays, in order
+    index: int = 0
+    progress_ms: int = 0
+    since: float = 0.0
+    is_playing: bool = False
+    repeat: str = "off"
+    shuffle: bool = False
+    queue: list[str] = field(default_factory=list)

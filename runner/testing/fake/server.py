@@ -6,6 +6,7 @@ import contextlib
 import json
 import math
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -15,11 +16,17 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from runner.testing.fake import accounts, api
+from runner.testing.fake.api.playlists import image_file
 from runner.testing.fake.model import Fault, Recorded
 from runner.testing.fake.state import FakeState
 from runner.testing.fake.wire import Request, Response, api_error, fault_message, json_response
 
 _JOIN_TIMEOUT = 5.0
+# socketserver listens with a backlog of 5: a burst of new connections overflows it and the
+# kernel resets some of them. Spotify does not; a test opening 100 connections at once must
+# see 100 answers.
+LISTEN_BACKLOG = 1024
+DEFAULT_RETRY_AFTER = 1
 
 
 class _Server(ThreadingHTTPServer):
@@ -27,6 +34,7 @@ class _Server(ThreadingHTTPServer):
 
     daemon_threads = True
     block_on_close = False
+    request_queue_size = LISTEN_BACKLOG
 
     def __init__(self, address: tuple[str, int], fake: FakeSpotify) -> None:
         self.fake = fake
@@ -54,6 +62,12 @@ class _Server(ThreadingHTTPServer):
             with self._conn_lock:
                 self._connections.discard(request)
                 self._workers.discard(threading.current_thread())
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up early is its own business; anything else is a fake bug."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
     def close_connections(self) -> None:
         """Wake every worker blocked on an idle keep-alive connection, then wait for them."""
@@ -108,7 +122,10 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length > 0 else b""
         body: Any = None
         if raw:
-            if "application/x-www-form-urlencoded" in headers.get("content-type", ""):
+            content_type = headers.get("content-type", "")
+            if content_type.startswith("image/"):
+                body = None  # the raw bytes are the body (a base64 cover image)
+            elif "application/x-www-form-urlencoded" in content_type:
                 body = dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
             else:
                 try:
@@ -164,12 +181,32 @@ def _token_of(req: Request) -> str | None:
     return api.bearer_token(req)
 
 
+def retry_after_header(fault: Fault) -> str | None:
+    """The `Retry-After` a fault's answer carries: whole seconds, rounded up, at least 1.
+
+    A 429 carries one unless the fault says not to, or is a spent quota (QUOTA_EXCEEDED),
+    which Spotify answers without one; other statuses only when `retry_after` is set.
+    """
+    send = fault.send_retry_after
+    if send is None:
+        if fault.status == 429:
+            send = fault.reason != "QUOTA_EXCEEDED" or fault.retry_after is not None
+        else:
+            send = fault.retry_after is not None
+    if not send:
+        return None
+    seconds = DEFAULT_RETRY_AFTER if fault.retry_after is None else fault.retry_after
+    if not math.isfinite(seconds):
+        return str(seconds)  # "inf": what a broken server might send
+    return str(max(1, math.ceil(seconds)))
+
+
 def _fault_response(fault: Fault) -> Response:
     status = fault.status or 500
     headers = {}
-    if fault.retry_after is not None:
-        value = fault.retry_after
-        headers["Retry-After"] = str(int(value)) if math.isfinite(value) else str(value)
+    retry_after = retry_after_header(fault)
+    if retry_after is not None:
+        headers["Retry-After"] = retry_after
     if fault.body is not None:
         if isinstance(fault.body, bytes | str):
             raw = fault.body.encode() if isinstance(fault.body, str) else fault.body
@@ -260,4 +297,8 @@ class FakeSpotify(FakeState):
             return accounts.token(self, req)
         if req.path == "/v1" or req.path.startswith("/v1/"):
             return api.handle(self, req)
+        if req.method == "GET" and req.path.startswith("/image/"):
+            image = image_file(self, req.path)
+            if image is not None:
+                return image
         return api_error(404, "Service not found")

@@ -9,29 +9,38 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from runner.testing.fake import catalog
+from runner.testing.fake import catalog, objects
+from runner.testing.fake.catalog_setup import CatalogSetup
 from runner.testing.fake.model import (
     BASE62_ID,
+    ITEM_URI,
     KNOWN_SCOPES,
     ROTATIONS,
     TIME_RANGES,
     TRACK_URI,
     AccessToken,
+    AlbumRecord,
     App,
+    ArtistRecord,
+    AudiobookRecord,
     AuthCode,
+    ChapterRecord,
+    EpisodeRecord,
     Fault,
     Grant,
     Item,
     Playlist,
     Recorded,
+    ShowRecord,
     TrackRecord,
     User,
 )
+from runner.testing.fake.user_setup import UserSetup
 
 WRITE_METHODS = frozenset({"POST", "PUT", "DELETE"})
 
 
-class FakeState:
+class FakeState(CatalogSetup, UserSetup):
     """The fake's data and its test-facing helpers; `FakeSpotify` adds the HTTP server.
 
     Args:
@@ -78,6 +87,12 @@ class FakeState:
         self.access_tokens: dict[str, AccessToken] = {}
         self.codes: dict[str, AuthCode] = {}
         self.tracks: dict[str, TrackRecord] = {}  # by id
+        self.artists: dict[str, ArtistRecord] = {}
+        self.albums: dict[str, AlbumRecord] = {}
+        self.shows: dict[str, ShowRecord] = {}
+        self.episodes: dict[str, EpisodeRecord] = {}
+        self.audiobooks: dict[str, AudiobookRecord] = {}
+        self.chapters: dict[str, ChapterRecord] = {}
         self.playlists: dict[str, Playlist] = {}
         self.faults: list[list[Any]] = []  # [fault, remaining]
         self._log: list[Recorded] = []
@@ -199,6 +214,8 @@ class FakeState:
             if existing is not None:
                 user.saved, user.plays = existing.saved, existing.plays
                 user.top, user.playlists = existing.top, existing.playlists
+                user.library, user.top_artists = existing.library, existing.top_artists
+                user.email, user.player = existing.email, existing.player
             self.users[user_id] = user
             return self.user_object(user)
 
@@ -207,6 +224,7 @@ class FakeState:
         return {
             "country": user.country,
             "display_name": user.display_name,
+            "email": user.email or f"{user.id}@example.com",
             "explicit_content": {"filter_enabled": False, "filter_locked": False},
             "external_urls": {"spotify": f"https://open.spotify.com/user/{user.id}"},
             "followers": {"href": None, "total": 0},
@@ -280,6 +298,7 @@ class FakeState:
         Returns:
             Its URI, `spotify:track:<22-char base62 id>`.
         """
+        artists_list = list(artists)
         with self.lock:
             serial = self.next_serial()
             tid = track_id or catalog.base62_id("added-track", serial, name)
@@ -288,13 +307,18 @@ class FakeState:
             self.tracks[tid] = TrackRecord(
                 id=tid,
                 name=name,
-                artists=list(artists),
+                artists=artists_list,
                 album=album,
                 isrc=isrc,
                 explicit=explicit,
                 duration_ms=duration_ms,
                 order=serial,
             )
+            for artist in artists_list:
+                self.register_artist(artist)
+            album_record = self.register_album(album, artists_list)
+            if tid not in album_record.track_ids:
+                album_record.track_ids.append(tid)
             return f"spotify:track:{tid}"
 
     def make_tracks(self, n: int, seed: int = 0) -> list[str]:
@@ -316,11 +340,16 @@ class FakeState:
     def track(self, uri: str) -> dict[str, Any]:
         """The full track object for a URI."""
         with self.lock:
-            return catalog.track_object(self.track_record(uri), self.api_url)
+            return objects.track(self, self.track_record(uri))
 
-    def _check_uris(self, uris: Iterable[str]) -> list[str]:
+    def _check_uris(self, uris: Iterable[str], episodes: bool = False) -> list[str]:
         checked = list(uris)
         for uri in checked:
+            found = ITEM_URI.match(uri)
+            if episodes and found is not None and found.group(1) == "episode":
+                if found.group(2) not in self.episodes:
+                    raise KeyError(f"no such episode: {uri}")
+                continue
             self.track_record(uri)
         return checked
 
@@ -335,14 +364,14 @@ class FakeState:
         collaborative: bool = False,
         description: str = "",
     ) -> str:
-        """Create a playlist owned by `owner`, holding `uris` (catalog tracks).
+        """Create a playlist owned by `owner`, holding `uris` (catalog tracks or episodes).
 
         Returns:
             The playlist id.
         """
         with self.lock:
             user = self._require_user(owner)
-            items = self._check_uris(uris)
+            items = self._check_uris(uris, episodes=True)
             playlist = self.new_playlist(owner, name, public, collaborative, description)
             at = self.now()
             playlist.items = [Item(uri, at, owner) for uri in items]

@@ -72,14 +72,15 @@ def html_page(status: int, text: str) -> Response:
 class ApiError(Exception):
     """Raised inside API handlers to answer with Spotify's error body."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, reason: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.reason = reason
 
     def response(self) -> Response:
         """The error as a response."""
-        return api_error(self.status, self.message)
+        return api_error(self.status, self.message, self.reason)
 
 
 FAULT_MESSAGES = {

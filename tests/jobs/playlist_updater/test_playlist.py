@@ -6,19 +6,25 @@ client with its own token, and "in flight" is a request the fake holds with a la
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import spotipy
+import yaml
 
+from jobs.playlist_updater import playlist
 from runner.execution import RunOutcome
 from runner.state import RunStatus
 from runner.testing import FakeSpotify, Fault
-from runner.testing.harness import JobHarness
+from runner.testing.harness import ALL_SCOPES, JobHarness
 
 JOB = "playlist_updater"
 WAIT = 60.0
@@ -120,3 +126,173 @@ def test_when_nobody_else_wrote_the_next_run_costs_one_request_plus_its_writes(
     reads = [r for r in fake.requests if r.path.startswith("/v1/") and r.method == "GET"]
     assert len(reads) == 1  # the first look, trusted: snapshot, total and first page agree
     assert len(fake.writes()) == 2  # DELETE 100, POST 100
+
+
+# -- item 9.3: a write Spotify applied is never applied again ----------------------------------
+
+
+def plays_feed(tmp_path: Path, uris: list[str]) -> Path:
+    feed = tmp_path / "plays.txt"
+    feed.write_text("".join(uri + "\n" for uri in uris))
+    return feed
+
+
+def append_options(pid: str, feed: Path) -> dict[str, Any]:
+    # Without dedupe, a write applied twice shows as duplicates.
+    return {
+        "playlist": pid,
+        "sources": [{"feed": {"file": str(feed)}}],
+        "mode": "append",
+        "dedupe": False,
+    }
+
+
+def radio(fake: FakeSpotify, tmp_path: Path, plays: list[str]) -> tuple[str, dict[str, Any]]:
+    """An empty playlist, a feed of `plays`, and the options that append them to it."""
+    pid = fake.add_playlist(uris=[])
+    return pid, append_options(pid, plays_feed(tmp_path, plays))
+
+
+@pytest.fixture
+def settled_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No request may still land after its run: the next attempt need not wait."""
+    monkeypatch.setattr(playlist, "SETTLE_SECONDS", 0.0)
+    monkeypatch.setattr(playlist, "RESEND_SECONDS", 0.0)
+
+
+def test_a_post_answered_after_the_deadline_is_not_sent_again(
+    fake_spotify: FakeSpotify, harness: JobHarness, tmp_path: Path
+) -> None:
+    fake = fake_spotify
+    plays = fake.make_tracks(6)
+    pid, options = radio(fake, tmp_path, plays[:5])
+    # The fake holds the POST for 8 s and applies it then, long after the 1 s run gave up.
+    fake.inject(Fault(method="POST", path=r"/items$", status=None, latency=8.0))
+    first = harness.run(JOB, options, timeout=timedelta(seconds=1))
+    assert first.status in (RunStatus.TIMED_OUT, RunStatus.TRANSIENT), first.line()
+
+    # The daemon's retry comes while the POST is still held: it must not send it again.
+    retry = harness.run(JOB, options)
+    assert retry.status is RunStatus.TRANSIENT, retry.line()
+    assert "was never answered and may still be applied" in (retry.error or "")
+    assert fake.count("POST", r"/items$") <= 1
+
+    wait_until(lambda: len(fake.playlist_uris(pid)) == 5, "the held POST to be applied")
+    settled = harness.run(JOB, options)
+    assert settled.status is RunStatus.OK, settled.line()
+    assert fake.playlist_uris(pid) == plays[4::-1]  # newest on top, each once
+    assert "pending" not in harness.state()
+
+    # The five plays count as read: the next play is the only one added.
+    plays_feed(tmp_path, plays)
+    assert harness.run(JOB, options).status is RunStatus.OK
+    assert fake.playlist_uris(pid) == plays[::-1]
+
+
+@pytest.mark.usefixtures("settled_at_once")
+def test_a_post_that_never_arrived_is_sent_again_once_it_cannot_land(
+    fake_spotify: FakeSpotify, harness: JobHarness, tmp_path: Path
+) -> None:
+    fake = fake_spotify
+    plays = fake.make_tracks(5)
+    pid, options = radio(fake, tmp_path, plays)
+    fake.inject(Fault(method="POST", path=r"/items$", drop=True))  # the connection just closes
+    first = harness.run(JOB, options)
+    assert first.status is RunStatus.TRANSIENT, first.line()
+    assert fake.playlist_uris(pid) == []
+    second = harness.run(JOB, options)
+    assert second.status is RunStatus.OK, second.line()
+    assert fake.playlist_uris(pid) == plays[::-1]
+
+
+def test_a_refused_post_is_sent_again_at_once(
+    fake_spotify: FakeSpotify, harness: JobHarness, tmp_path: Path
+) -> None:
+    # An answer, even a refusal, means nothing of that request can land later: no waiting.
+    fake = fake_spotify
+    plays = fake.make_tracks(5)
+    pid, options = radio(fake, tmp_path, plays)
+    fake.inject(Fault(method="POST", path=r"/items$", status=400))
+    assert harness.run(JOB, options).status is RunStatus.FAILED
+    second = harness.run(JOB, options)
+    assert second.status is RunStatus.OK, second.line()
+    assert fake.playlist_uris(pid) == plays[::-1]
+
+
+@pytest.mark.usefixtures("settled_at_once")
+def test_a_write_cut_off_after_its_first_request_is_finished_where_it_was_meant(
+    fake_spotify: FakeSpotify, harness: JobHarness, tmp_path: Path
+) -> None:
+    # 150 plays take two POSTs (100 newest at the top, then the 50 older below them); the
+    # second never arrives. The next attempt adds only those 50, below the 100.
+    fake = fake_spotify
+    old = fake.make_tracks(3, seed=1)
+    plays = fake.make_tracks(150, seed=2)
+    pid = fake.add_playlist(uris=old)
+    options = append_options(pid, plays_feed(tmp_path, plays))
+    fake.inject(Fault(method="POST", path=r"/items$", status=None, times=1))
+    fake.inject(Fault(method="POST", path=r"/items$", drop=True))
+    first = harness.run(JOB, options)
+    assert first.status is RunStatus.TRANSIENT, first.line()
+    assert fake.playlist_uris(pid) == plays[:49:-1] + old
+    second = harness.run(JOB, options)
+    assert second.status is RunStatus.OK, second.line()
+    assert fake.playlist_uris(pid) == plays[::-1] + old
+    assert (second.summary or "").startswith("+50 -0")
+
+
+def test_a_write_applied_by_spotify_after_sigkill_is_not_applied_again(
+    fake_spotify: FakeSpotify, tmp_path: Path
+) -> None:
+    fake = fake_spotify
+    plays = fake.make_tracks(5)
+    pid, options = radio(fake, tmp_path, plays)
+    config = write_config(fake, tmp_path, options)
+    fake.inject(Fault(method="POST", path=r"/items$", status=None, latency=3.0))
+    child = subprocess.Popen(
+        [sys.executable, "-m", "runner", "-c", str(config), "run-job", "radio"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(lambda: fault_taken(fake) or child.poll() is not None, "the POST")
+        assert child.poll() is None, child.communicate()[1]
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.communicate(timeout=WAIT)
+    assert child.returncode == -signal.SIGKILL
+    wait_until(lambda: len(fake.playlist_uris(pid)) == 5, "the POST to be applied")
+
+    again = run_cli(config, "run-job", "radio")
+    assert again.returncode == 0, again.stderr
+    assert "radio: ok" in again.stdout + again.stderr
+    assert fake.playlist_uris(pid) == plays[::-1]
+
+
+def write_config(fake: FakeSpotify, tmp_path: Path, options: dict[str, Any]) -> Path:
+    data = {
+        "spotify": {
+            "client_id": fake.CLIENT_ID,
+            "client_secret": fake.CLIENT_SECRET,
+            "refresh_token": fake.grant(scopes=ALL_SCOPES),
+            "accounts_url": fake.accounts_url,
+            "api_url": fake.api_url,
+        },
+        "state_dir": str(tmp_path / "state"),
+        "timezone": "UTC",
+        "jobs": {"radio": {"job": JOB, "schedule": {"every": "1h"}, "options": options}},
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def run_cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "runner", "-c", str(config), *args],
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+        check=False,
+    )

@@ -9,7 +9,6 @@ import http.server
 import json
 import logging
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,8 @@ import requests
 import spotipy
 import yaml
 
-from jobs.playlist_updater.sources import new_lines, parse_feed_line
+from jobs.playlist_updater.sources.feed import new_lines
+from jobs.playlist_updater.sources.formats import parse_feed_line
 from runner.errors import JobLoadError
 from runner.state import RunStatus
 from runner.testing import FakeSpotify, Fault
@@ -26,18 +26,6 @@ from runner.testing.harness import JobHarness
 
 JOB = "playlist_updater"
 REPO = Path(__file__).resolve().parents[3]
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeSpotify]:
-    with FakeSpotify() as server:
-        yield server
-
-
-@pytest.fixture
-def harness(fake: FakeSpotify, tmp_path: Path) -> Iterator[JobHarness]:
-    with JobHarness(fake, tmp_path / "state") as h:
-        yield h
 
 
 def artist_title(fake: FakeSpotify, uri: str) -> str:
@@ -160,7 +148,7 @@ def test_append_top_newest_first_with_a_rolling_window(
     outcome = harness.run(JOB, options)
     assert outcome.status is RunStatus.OK, outcome.error
     assert fake.playlist_uris(pid) == [uris[4], uris[3], uris[2], uris[1]]
-    assert outcome.summary == "+3 -2 ~0 moved, 0 unmatched, 4 tracks"
+    assert outcome.summary == "+3 -2 ~0 moved, 0 unmatched, 4 tracks; matched 3 by id, 0 by text"
 
 
 def test_append_bottom_keeps_the_order_of_the_log(
@@ -207,7 +195,7 @@ def test_played_again_moves_to_the_top_across_runs(
     append_feed(feed, [d, c])
     outcome = harness.run(JOB, options)
     assert fake.playlist_uris(pid) == [c, d, a]
-    assert outcome.summary == "+1 -1 ~1 moved, 0 unmatched, 3 tracks"
+    assert outcome.summary == "+1 -1 ~1 moved, 0 unmatched, 3 tracks; matched 2 by id, 0 by text"
 
 
 def test_dedupe_by_isrc_and_without_dedupe(fake: FakeSpotify, harness: JobHarness) -> None:
@@ -342,12 +330,12 @@ def test_search_matches_once_and_reports_misses(
         first = harness.run(JOB, options)
     assert first.status is RunStatus.OK, first.error
     assert fake.playlist_uris(pid) == [studio]
-    assert first.summary == "+1 -0 ~0 moved, 1 unmatched, 1 tracks"
+    assert first.summary == "+1 -0 ~0 moved, 1 unmatched, 1 tracks; matched 0 by id, 1 by text"
     assert "Nobody - No Such Song" in caplog.text
     assert fake.count("GET", r"/search$") >= 2
     fake.clear_requests()
     second = harness.run(JOB, options)
-    assert second.summary == "+0 -0 ~0 moved, 1 unmatched, 1 tracks"
+    assert second.summary == "+0 -0 ~0 moved, 1 unmatched, 1 tracks; matched 0 by id, 1 by text"
     assert fake.count("GET", r"/search$") == 0  # matches and misses both remembered
 
 
