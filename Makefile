@@ -28,6 +28,8 @@ test: lint
 bench: $(STAMP)
 	$(BIN)/python bench/bench_planner.py
 	$(BIN)/python bench/bench_playlist_updater.py
+	$(BIN)/python bench/bench_matching.py
+	$(BIN)/python bench/bench_feed.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -4,7 +4,8 @@ A 10,000-track playlist whose target differs by 100 tracks (100 new at the top, 
 trimmed), on the embedded fake Spotify with 20 ms of latency before every answer:
 
 - the job, run as the daemon runs it (JobHarness: real executor, transport, state), first with no
-  remembered state, then unchanged, then with 100 more new tracks while the playlist is unchanged;
+  remembered state, then unchanged, then with 100 more new tracks while the playlist is unchanged,
+  then while another app inserts a track during the job's POST (the next run must see it);
 - a plain sequential spotipy script: read every page of 50, then replace (PUT the first 100, POST
   the rest in 100s); it skips the writes when nothing changed, to be fair to it.
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import math
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,7 +27,7 @@ import requests
 import spotipy
 
 from runner.state import RunStatus
-from runner.testing import FakeSpotify
+from runner.testing import FakeSpotify, Fault
 from runner.testing.harness import JobHarness
 
 SIZE = 10_000
@@ -34,9 +36,13 @@ LATENCY = 0.02
 PAGE = 50
 
 
+OTHER_APP: set[str] = set()
+"""Access tokens of the other app, whose requests are not the job's."""
+
+
 def api_requests(fake: FakeSpotify) -> tuple[int, int]:
     """(reads, writes) made to the Web API since the log was last cleared."""
-    calls = [r for r in fake.requests if r.path.startswith("/v1/")]
+    calls = [r for r in fake.requests if r.path.startswith("/v1/") and r.token not in OTHER_APP]
     writes = sum(1 for r in calls if r.method in ("POST", "PUT", "DELETE"))
     return len(calls) - writes, writes
 
@@ -45,6 +51,26 @@ def timed(action: Callable[[], Any]) -> tuple[Any, float]:
     start = time.perf_counter()
     result = action()
     return result, time.perf_counter() - start
+
+
+def other_app_inserts(fake: FakeSpotify, playlist_id: str, uri: str) -> threading.Thread:
+    """Inserts `uri` at the top, with another token, once the fake holds the job's POST."""
+
+    def insert() -> None:
+        while True:
+            with fake.lock:
+                if all(remaining == 0 for _, remaining in fake.faults):
+                    break
+            time.sleep(0.005)
+        token = fake.issue_access_token("alice", ("playlist-modify-private",), lifetime=3600.0)
+        OTHER_APP.add(token)
+        client = spotipy.Spotify(auth=token)
+        client.prefix = fake.api_url + "/"
+        client.playlist_add_items(playlist_id, [uri], position=0)
+
+    thread = threading.Thread(target=insert, daemon=True)
+    thread.start()
+    return thread
 
 
 def naive(fake: FakeSpotify, playlist_id: str, target: list[str]) -> None:
@@ -72,8 +98,10 @@ def naive(fake: FakeSpotify, playlist_id: str, target: list[str]) -> None:
 def main() -> None:
     rows: list[tuple[str, int, int, int, float]] = []
     with tempfile.TemporaryDirectory() as tmp, FakeSpotify() as fake:
-        uris = fake.make_tracks(SIZE + 2 * CHANGE)
-        old, new, newer = uris[:SIZE], uris[SIZE : SIZE + CHANGE], uris[SIZE + CHANGE :]
+        uris = fake.make_tracks(SIZE + 3 * CHANGE + 1)
+        old, new = uris[:SIZE], uris[SIZE : SIZE + CHANGE]
+        newer, newest_batch = uris[SIZE + CHANGE : SIZE + 2 * CHANGE], uris[SIZE + 2 * CHANGE : -1]
+        intruder = uris[-1]
         mine = fake.add_playlist(name="Job's", uris=old)
         theirs = fake.add_playlist(name="Naive", uris=old)
         feed = Path(tmp) / "plays.txt"
@@ -107,6 +135,23 @@ def main() -> None:
                 out.writelines(uri + "\n" for uri in newer)
             newest = list(reversed(newer)) + expected[: SIZE - CHANGE]
             job_run("job: 100 more new (playlist as last written)", 1 + 2, newest)
+
+            # Another app inserts a track while the job's POST is in flight: the snapshot_id
+            # that POST answers already includes it, yet the next run sees the item count differ
+            # and reads the playlist again; the run after that is one request again.
+            with feed.open("a") as out:
+                out.writelines(uri + "\n" for uri in newest_batch)
+            fake.inject(Fault(method="POST", path=r"/items$", status=None, latency=0.5))
+            meanwhile = other_app_inserts(fake, mine, intruder)
+            during = list(reversed(newest_batch)) + [intruder] + newest[: SIZE - CHANGE]
+            job_run("job: 100 more new, other app adds 1 meanwhile", 1 + 2, during)
+            meanwhile.join()
+            job_run(
+                "job: next run reads again, trims 1",
+                math.ceil((SIZE + 1) / PAGE) + 1,
+                during[:SIZE],
+            )
+            job_run("job: unchanged after that", 1, during[:SIZE])
 
             fake.clear_requests()
             _, naive_changed = timed(lambda: naive(fake, theirs, expected))

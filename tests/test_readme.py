@@ -24,6 +24,8 @@ def test_readme_names_a_job_and_its_test() -> None:
     assert set(readme_files()) == {
         "my_jobs/liked_count.py",
         "tests/test_liked_count.py",
+        "my_jobs/curate.py",
+        "tests/test_curate.py",
         "my_sources/chart.py",
     }
 
@@ -43,7 +45,7 @@ def test_readme_job_example_passes_its_own_test(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "2 passed" in result.stdout
+    assert "4 passed" in result.stdout
 
 
 def test_readme_playlist_updater_reference_is_valid_options() -> None:

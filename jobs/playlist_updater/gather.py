@@ -224,7 +224,8 @@ class Gatherer:
                     isinstance(previous, list) and previous
                 ):
                     tracks = [self.known(str(uri)) or Candidate(str(uri)) for uri in previous]
-                    result.kept.append(spec.name)
+                    if not reading.unchanged:  # "not modified" is the normal idle poll
+                        result.kept.append(spec.name)
                 elif outside or "uris" in state:
                     state["uris"] = [track.uri for track in tracks]
             result.tracks.extend(tracks)

@@ -178,11 +178,12 @@ def _note_tags(note: str) -> set[str] | None:
         and not w.isdigit()
         and not _YEAR.fullmatch(w)
     ]
-    if not versions and unknown:
-        if "mix" in words:
-            versions.add("remix")  # "Chromatics Mix": someone's mix
-        elif "version" in words:
-            versions.add("version:" + " ".join(unknown))  # "Taylor's Version", "Piano Version"
+    if not versions and "mix" in words:
+        numbers = [w for w in words if w.isdigit() and not _YEAR.fullmatch(w)]
+        if unknown or numbers:
+            versions.add("remix")  # "Chromatics Mix", '12" Mix': someone's, or a longer, mix
+    if not versions and unknown and "version" in words:
+        versions.add("version:" + " ".join(unknown))  # "Taylor's Version", "Piano Version"
     if not versions and not neutral:
         return None
     return versions | neutral
@@ -194,35 +195,43 @@ class _Title:
     versions: frozenset[str]
     neutral: frozenset[str]
     notes: str
+    bare: str  # the core without a bracketed subtitle: "Running Up That Hill (A Deal With God)"
 
 
-def _split_title(title: str) -> _Title:
-    """The title's core (folded), and what its notes say."""
-    tags: set[str] = set()
+_NUMBERED = re.compile(r"\d|\b(part|pt|vol|no)\b")
+
+
+def _strip_notes(title: str, subtitles: bool = False) -> tuple[str, list[str]]:
+    """The title as written without its notes (nor, with `subtitles`, a bracketed subtitle
+    other than a part number), and the notes.
+    """
     notes: list[str] = []
 
     def bracket(match: re.Match[str]) -> str:
         note = match.group(1) if match.group(1) is not None else match.group(2)
-        found = _note_tags(note)
-        if found is None:
-            return f" {note} "  # "(I Can't Get No) Satisfaction": part of the title
-        tags.update(found)
-        notes.append(note)
-        return " "
+        if _note_tags(note) is not None:
+            notes.append(note)
+            return " "
+        if subtitles and _NUMBERED.search(_fold(note)) is None:
+            return " "  # "Running Up That Hill (A Deal With God)"
+        return f" {note} "  # "(I Can't Get No) Satisfaction": part of the title
 
-    text = _SEGMENT.sub(bracket, title)
-    # Spotify writes notes after " - ": "Song - 2011 Remaster", "Song - Live at Wembley".
-    parts = _DASH.split(text)
-    while len(parts) > 1:
-        found = _note_tags(parts[-1])
-        if found is None:
-            break
-        tags.update(found)
+    # Spotify writes notes after " - " too: "Song - 2011 Remaster", "Song - Live at Wembley".
+    parts = _DASH.split(_SEGMENT.sub(bracket, title))
+    while len(parts) > 1 and _note_tags(parts[-1]) is not None:
         notes.append(parts.pop())
-    text = " ".join(parts)
-    text = _FEAT_SPLIT.split(text)[0]  # "Song feat. Someone" without brackets
+    return _FEAT_SPLIT.split(" ".join(parts))[0], notes  # also "Song feat. Someone"
+
+
+def _split_title(title: str) -> _Title:
+    """The title's core (folded), and what its notes say."""
+    text, notes = _strip_notes(title)
+    tags: set[str] = set()
+    for note in notes:
+        tags.update(_note_tags(note) or ())
     versions = frozenset(t for t in tags if not t.startswith(_NEUTRAL))
-    return _Title(_fold(text), versions, frozenset(tags - versions), _fold(" ".join(notes)))
+    bare = _fold(_strip_notes(title, subtitles=True)[0])
+    return _Title(_fold(text), versions, frozenset(tags - versions), _fold(" ".join(notes)), bare)
 
 
 def normalise_title(s: str) -> str:
@@ -289,7 +298,7 @@ def _query_text(text: str) -> str:
 
 
 def search_queries(artist: str, title: str) -> list[str]:
-    """Queries to try in order: `track:"..." artist:"..."`, then free text.
+    """Queries to try in order: `track:"..." artist:"..."`, free text, then the title alone.
 
     Version notes and featured artists are left out of the field filter, since a filter with
     them misses tracks that Spotify writes differently; the judging tells versions apart
@@ -303,21 +312,15 @@ def search_queries(artist: str, title: str) -> list[str]:
         {w for v in _split_title(title).versions if not v.startswith("version:") for w in v.split()}
     )
     queries = [f"{field} {' '.join(words)}"] if words else []
-    queries += [field, f"{main_artist} {core}"]
+    # Last, the title alone, spelt plainly ("rock and roll"): for an artist a line writes
+    # otherwise ("ACDC"); the judging checks the artist.
+    queries += [field, f"{main_artist} {core}", f'track:"{_split_title(title).core}"']
     return [query for query in dict.fromkeys(queries) if query.strip()]
 
 
 def _clean_title_for_query(title: str) -> str:
     """The title as written (case and accents kept), minus version and featuring notes."""
-
-    def bracket(match: re.Match[str]) -> str:
-        note = match.group(1) if match.group(1) is not None else match.group(2)
-        return " " if _note_tags(note) is not None else f" {note} "
-
-    parts = _DASH.split(_SEGMENT.sub(bracket, title))
-    while len(parts) > 1 and _note_tags(parts[-1]) is not None:
-        parts.pop()
-    return _FEAT_SPLIT.split(" ".join(parts))[0]
+    return _strip_notes(title)[0]
 
 
 def _similarity(a: str, b: str) -> float:
@@ -427,6 +430,8 @@ def judge(
     """
     wanted, offered = _split_title(title), _split_title(candidate.name)
     title_score = _title_similarity(wanted.core, offered.core)
+    if wanted.bare != wanted.core or offered.bare != offered.core:
+        title_score = max(title_score, 0.95 * _title_similarity(wanted.bare, offered.bare))
     artist_score = _artist_similarity(artist, candidate.artists)
     result = title_score * artist_score
     # Among tracks that agree, the plainest and the closest note first.

@@ -2,9 +2,37 @@
 
 Fixtures:
     fake_spotify: a started `FakeSpotify` with its default app and user "alice"; stopped after.
-    job_harness: a `JobHarness` on `fake_spotify`: runs a job module as the daemon does.
     fake_spotify_client: a spotipy client for "alice" against that fake, holding every scope
-        the project uses, on a plain `requests.Session` (no retries: errors surface as sent).
+        Spotify knows, on a plain `requests.Session` (no retries: errors surface as sent).
+    fake_spotify_app_client: a spotipy client with the app's own client-credentials token:
+        catalog reads (albums, artists, tracks, shows, episodes, audiobooks, search) work,
+        anything about a user answers 401, as Spotify does.
+    job_harness: a `JobHarness` on `fake_spotify`: runs a job module as the daemon does.
+
+What the fake serves: every operation of Spotify's OpenAPI description that is not
+deprecated, with its limits (`limit` 50, search 10, artist albums 10, `/me/library` 40 URIs,
+playlist writes 100 URIs, covers 256 KB), its scopes and its response shapes; deprecated
+operations answer 403 Forbidden, as for development-mode apps. Set it up with its helpers
+(each returns what a test needs next, URIs for catalog items):
+
+    catalog:   make_tracks(n), add_track(name, artists, album), add_album(name, artists,
+               tracks), album_tracks(uri), add_artist(name), add_show(name, episodes=3),
+               show_episodes(uri), add_episode(show, name), add_audiobook(name, chapters=3),
+               audiobook_chapters(uri)
+    users:     add_user(id, name, country, product), set_email(id, email), grant(...) and
+               issue_access_token(user, scopes) for tokens
+    playlists: add_playlist(owner, name, uris, public, collaborative) (tracks or episodes),
+               add_collaborator, delete_playlist, add_algorithmic_playlist,
+               playlist_uris/details/snapshot, set_playlist_cover(id, jpeg), playlist_cover(id)
+    library:   save_tracks, save_to_library(user, uris) (albums, shows, episodes, audiobooks,
+               followed artists, users, playlists), remove_from_library, in_library,
+               library_uris(user, kind), set_top_tracks/set_top_artists, add_play
+    player:    add_device(user, name, active=True), remove_device, start_playback(user,
+               uris, context_uri), playback(user) (device, item, progress_ms, queue, ...);
+               the position moves with the fake's clock (`FakeSpotify(clock=ManualClock())`)
+    faults:    inject(Fault(method, path, status=429, retry_after=...)); a 429 carries
+               Retry-After (1 s unless said, rounded up) except QUOTA_EXCEEDED; latency, drop
+    log:       requests, count(method, path), writes(), clear_requests()
 """
 
 from __future__ import annotations
@@ -16,6 +44,7 @@ import pytest
 import requests
 import spotipy
 
+from runner.testing.clients import app_client, user_client
 from runner.testing.fake import FakeSpotify
 from runner.testing.harness import ALL_SCOPES, JobHarness
 
@@ -29,14 +58,17 @@ def fake_spotify() -> Iterator[FakeSpotify]:
 
 @pytest.fixture
 def fake_spotify_client(fake_spotify: FakeSpotify) -> Iterator[spotipy.Spotify]:
-    """A spotipy client authenticated as "alice" on `fake_spotify`, with every project scope."""
+    """A spotipy client authenticated as "alice" on `fake_spotify`, with every scope."""
     token = fake_spotify.issue_access_token("alice", ALL_SCOPES, lifetime=10 * 365 * 86400.0)
-    # A plain session: spotipy mounts its retry adapter only on sessions it builds, and that
-    # adapter hides 429/5xx behind "Max Retries"; this way tests see Spotify's real answers.
     with requests.Session() as session:
-        client = spotipy.Spotify(auth=token, requests_session=session)
-        client.prefix = fake_spotify.api_url + "/"
-        yield client
+        yield user_client(fake_spotify, token, session)
+
+
+@pytest.fixture
+def fake_spotify_app_client(fake_spotify: FakeSpotify) -> Iterator[spotipy.Spotify]:
+    """A spotipy client on the app's client-credentials token (no user, no scopes)."""
+    with requests.Session() as session:
+        yield app_client(fake_spotify, session)
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import spotipy
 from fake_world import World, build_world
 
 from runner.testing import FakeSpotify, ManualClock
+from runner.testing.clients import user_client
 
 START = 1_790_000_000.0  # 2026-09-21, a fixed "now" so tests compute instead of sleeping
 
@@ -50,14 +51,9 @@ def client_for(fake: FakeSpotify) -> Iterator[ClientFactory]:
         ),
         token: str | None = None,
     ) -> spotipy.Spotify:
-        access = token or fake.issue_access_token(user, scopes)
-        # A plain session: spotipy mounts no retry adapter on it, so 429/5xx reach the caller
-        # with their headers (its own adapter turns them into "Max Retries" even at retries=0).
         session = requests.Session()
         sessions.append(session)
-        sp = spotipy.Spotify(auth=access, requests_session=session)
-        sp.prefix = fake.api_url + "/"
-        return sp
+        return user_client(fake, token or fake.issue_access_token(user, scopes), session)
 
     sessions: list[requests.Session] = []
     yield make

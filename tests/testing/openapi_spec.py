@@ -31,6 +31,7 @@ class Operation:
     deprecated: bool
     scopes: frozenset[str]
     responses: dict[str, Any]
+    parameters: tuple[dict[str, Any], ...] = ()  # with their $refs resolved
 
     @property
     def name(self) -> str:
@@ -70,6 +71,12 @@ def operations() -> list[Operation]:
             if op is None:
                 continue
             scopes = frozenset(s for req in op.get("security", []) for v in req.values() for s in v)
+            params = tuple(
+                loaded["components"]["parameters"][p["$ref"].rsplit("/", 1)[1]]
+                if "$ref" in p
+                else p
+                for p in op.get("parameters", [])
+            )
             found.append(
                 Operation(
                     method.upper(),
@@ -77,6 +84,7 @@ def operations() -> list[Operation]:
                     bool(op.get("deprecated")),
                     scopes,
                     op.get("responses", {}),
+                    params,
                 )
             )
     return found

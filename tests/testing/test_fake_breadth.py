@@ -12,10 +12,10 @@ import pytest
 import requests
 import spotipy
 from fake_world import JPEG, World
-from spotipy.cache_handler import MemoryCacheHandler
 from spotipy.exceptions import SpotifyException
 
 from runner.testing import FakeSpotify, Fault, ManualClock
+from runner.testing.clients import app_client, app_credentials
 from runner.testing.fake.server import retry_after_header
 from runner.testing.harness import ALL_SCOPES
 
@@ -305,24 +305,16 @@ def test_public_and_private_playlists_take_their_own_modify_scope(
 # -- client credentials -------------------------------------------------------------------------
 
 
-def test_client_credentials_read_the_catalog_only(world: World):
+def test_client_credentials_read_the_catalog_only(world: World, http: requests.Session):
     fake = world.fake
-
-    class Credentials(spotipy.SpotifyClientCredentials):  # type: ignore[misc]
-        OAUTH_TOKEN_URL = fake.accounts_url + "/api/token"
-
-    manager = Credentials(fake.CLIENT_ID, fake.CLIENT_SECRET, cache_handler=MemoryCacheHandler())
-    with requests.Session() as session:
-        app = spotipy.Spotify(auth_manager=manager, requests_session=session)
-        app.prefix = fake.api_url + "/"
-        assert app.album(world.album)["name"] == "Kind of Blue"
-        assert app.search("blue", type="track")["tracks"]["total"] >= 1
-        status, message, _ = _error(app.me)
-        assert (status, message) == (401, "This request requires user authentication.")
-        assert _error(app.current_user_saved_tracks)[0] == 401
-    wrong = Credentials(fake.CLIENT_ID, "wrong", cache_handler=MemoryCacheHandler())
+    app = app_client(fake, http)
+    assert app.album(world.album)["name"] == "Kind of Blue"
+    assert app.search("blue", type="track")["tracks"]["total"] >= 1
+    status, message, _ = _error(app.me)
+    assert (status, message) == (401, "This request requires user authentication.")
+    assert _error(app.current_user_saved_tracks)[0] == 401
     with pytest.raises(spotipy.SpotifyOauthError):
-        wrong.get_access_token(as_dict=False)
+        app_credentials(fake, client_secret="wrong").get_access_token(as_dict=False)
 
 
 # -- faults -----------------------------------------------------------------------------------

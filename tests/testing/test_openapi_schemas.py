@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,6 +13,11 @@ import pytest
 import requests
 from fake_world import JPEG, World
 from openapi_spec import Operation, current, require_spec, response_schema, validate
+
+from runner.testing import Fault
+from runner.testing.fake.api import ROUTES
+
+SERVED = {(r.method, r.template): r for r in ROUTES}
 
 
 @dataclass
@@ -157,6 +163,75 @@ def test_answers_fit_the_schema(op: Operation, world: World, http: requests.Sess
             assert answer.content == b"", f"{op.name} {call.status} has no body in the spec"
             continue
         validate(op, answer.status_code, answer.json())
+
+
+@pytest.mark.parametrize("op", current(), ids=lambda op: op.name)
+def test_refusals_fit_the_schema(op: Operation, world: World, http: requests.Session) -> None:
+    """No token (401), no scope (403, where one is needed) and rate limited (429), as the
+    operation's own error responses describe them."""
+    call = CALLS[op.name](world)[0]
+    url = world.fake.api_url + call.path
+    refused = {401: http.request(op.method, url, params=call.params, timeout=10)}
+    if SERVED[(op.method, op.path)].scopes:
+        bare = world.fake.issue_access_token("alice", ())
+        headers = {"Authorization": f"Bearer {bare}"}
+        refused[403] = http.request(op.method, url, params=call.params, headers=headers, timeout=10)
+    world.fake.inject(Fault(op.method, "^/v1" + re.escape(call.path) + "$", status=429))
+    headers = {"Authorization": f"Bearer {world.token}"}
+    refused[429] = http.request(op.method, url, params=call.params, headers=headers, timeout=10)
+    for status, answer in refused.items():
+        assert answer.status_code == status, (status, answer.text)
+        validate(op, status, answer.json())
+    assert refused[429].headers["Retry-After"] == "1"
+
+
+def _bounded() -> list[tuple[Operation, str, Any, bool]]:
+    """(operation, query parameter, value, accepted) for every bound the description sets:
+    the minimum and maximum are taken, one past them and a value outside an enum are not."""
+    cases = []
+    for op in current():
+        for param in op.parameters:
+            schema = param.get("schema", {})
+            if param["in"] != "query":
+                continue
+            name = param["name"]
+            if "minimum" in schema:
+                cases += [
+                    (op, name, schema["minimum"], True),
+                    (op, name, schema["minimum"] - 1, False),
+                ]
+            if "maximum" in schema:
+                cases += [
+                    (op, name, schema["maximum"], True),
+                    (op, name, schema["maximum"] + 1, False),
+                ]
+            enum = schema.get("enum") or schema.get("items", {}).get("enum")
+            if enum:
+                cases += [(op, name, enum[-1], True), (op, name, "bogus", False)]
+    return cases
+
+
+@pytest.mark.parametrize(
+    ("op", "name", "value", "accepted"),
+    _bounded(),
+    ids=lambda v: v.name if isinstance(v, Operation) else str(v),
+)
+def test_parameter_bounds_are_the_descriptions(
+    op: Operation, name: str, value: Any, accepted: bool, world: World, http: requests.Session
+) -> None:
+    call = CALLS[op.name](world)[0]
+    answer = http.request(
+        op.method,
+        world.fake.api_url + call.path,
+        params={**call.params, name: value},
+        headers={"Authorization": f"Bearer {world.token}"},
+        timeout=10,
+    )
+    if accepted:
+        assert answer.status_code == call.status, answer.text
+    else:
+        assert answer.status_code == 400, answer.text
+        validate(op, 401, answer.json())  # every refusal carries the same error object
 
 
 @pytest.mark.parametrize(

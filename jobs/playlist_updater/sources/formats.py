@@ -27,7 +27,7 @@ from typing import Any
 
 import feedparser  # type: ignore[import-untyped]
 import jmespath
-from jmespath.exceptions import JMESPathError
+from jmespath.exceptions import IncompleteExpressionError, JMESPathError, ParseError
 from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 
 from jobs.playlist_updater.matching import parse_line
@@ -117,6 +117,8 @@ def clean(text: str) -> str:
 def _looks_binary(line: str) -> bool:
     if "\x00" in line:
         return True
+    if line.isprintable():
+        return False
     odd = sum(1 for ch in line if ch == "\ufffd" or (unicodedata.category(ch) == "Cc"))
     return odd > max(2, len(line) // 10)
 
@@ -265,9 +267,14 @@ def compile_path(expression: str) -> Any:
     """
     try:
         return jmespath.compile(expression)
-    except JMESPathError as exc:
-        reason = str(exc).splitlines()[0]
-        raise ValueError(f"not a valid JMESPath expression: {reason}") from None
+    except IncompleteExpressionError:
+        raise ValueError(f"not a valid JMESPath expression: {expression!r} ends too soon") from None
+    except ParseError as exc:
+        where = f" at character {exc.lex_position + 1}" if exc.lex_position is not None else ""
+        token = f" ({exc.token_value!r})" if exc.token_value else ""
+        raise ValueError(f"not a valid JMESPath expression: {expression!r}{where}{token}") from None
+    except JMESPathError:
+        raise ValueError(f"not a valid JMESPath expression: {expression!r}") from None
 
 
 def _text(value: Any) -> str:

@@ -221,7 +221,14 @@ def test_overrides_fix_a_wrong_match_and_null_keeps_a_line_out_without_search(
 ) -> None:
     uris = catalog(fake)
     feed = tmp_path / "plays.txt"
-    feed.write_text("Dr. John - Iko Iko (Live)\nWXYZ Station ID - Top of the Hour\n")
+    # The station played the live take, but its log says only "Iko Iko".
+    feed.write_text("Dr. John - Iko Iko\nWXYZ Station ID - Top of the Hour\n")
+    plain = {"playlist": fake.add_playlist(), "sources": [{"feed": {"file": str(feed)}}]}
+    before = harness.run(JOB, plain, name="plain")
+    assert before.status is RunStatus.OK, before.error
+    assert fake.playlist_uris(plain["playlist"]) == [uris["iko"]]  # the matcher's (wrong) pick
+    assert "1 unmatched" in (before.summary or "")  # the station ID was searched, in vain
+    searched = searches(fake)
     pid = fake.add_playlist()
     outcome = harness.run(
         JOB,
@@ -229,14 +236,15 @@ def test_overrides_fix_a_wrong_match_and_null_keeps_a_line_out_without_search(
             "playlist": pid,
             "sources": [{"feed": {"file": str(feed)}}],
             "overrides": {
-                "dr. john - iko iko (live)": uris["iko"],  # case does not matter
+                "dr. john -  IKO IKO": uris["iko_live"],  # case and spacing do not matter
                 "WXYZ Station ID - Top of the Hour": None,
             },
         },
+        name="fixed",
     )
     assert outcome.status is RunStatus.OK, outcome.error
-    assert fake.playlist_uris(pid) == [uris["iko"]]
-    assert searches(fake) == 0
+    assert fake.playlist_uris(pid) == [uris["iko_live"]]
+    assert searches(fake) == searched  # neither line was searched
     assert "0 unmatched" in (outcome.summary or "")
 
 
@@ -489,3 +497,22 @@ def test_unmatched_lines_name_the_best_rejected_candidate_in_the_run_log(
         "1 line(s) matched no track: Irma Thomas - Ruler of My Heart (closest: Irma Thomas "
         f"Tribute Band - Ruler of My Heart (Karaoke Version) ({decoy}), score 0."
     ) in outcome.log_tail
+
+
+def test_replace_mode_idle_poll_is_one_304_and_keeps_the_playlist(
+    fake: FakeSpotify, harness: JobHarness, feeds: FeedServer
+) -> None:
+    uris = catalog(fake)
+    feeds.serve("/plays.rss", RSS, "application/rss+xml")
+    pid = fake.add_playlist()
+    options = {"playlist": pid, "sources": [{"feed": {"url": feeds.url("/plays.rss")}}]}
+    assert harness.run(JOB, options).status is RunStatus.OK
+    assert fake.playlist_uris(pid) == [uris["iko"], uris["pocky"], uris["tipitina"]]
+    searched, writes = searches(fake), len(fake.writes())
+    idle = harness.run(JOB, options)
+    assert idle.status is RunStatus.OK, idle.error
+    assert feeds.count() == 2
+    assert searches(fake) == searched
+    assert len(fake.writes()) == writes
+    assert fake.playlist_uris(pid) == [uris["iko"], uris["pocky"], uris["tipitina"]]
+    assert idle.summary == "+0 -0 ~0 moved, 0 unmatched, 3 tracks"

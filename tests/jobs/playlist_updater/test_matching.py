@@ -106,6 +106,7 @@ def test_search_queries_filter_first_then_free_text() -> None:
     assert search_queries("Calvin Harris feat. Dua Lipa", 'One Kiss (Remastered) "x"') == [
         'track:"One Kiss x" artist:"Calvin Harris"',
         "Calvin Harris One Kiss x",
+        'track:"one kiss x"',
     ]
 
 
@@ -114,6 +115,7 @@ def test_search_queries_ask_for_the_version_a_line_names_first() -> None:
         'track:"Ruler of My Heart" artist:"Irma Thomas" live',
         'track:"Ruler of My Heart" artist:"Irma Thomas"',
         "Irma Thomas Ruler of My Heart",
+        'track:"ruler of my heart"',
     ]
 
 
@@ -297,6 +299,15 @@ def test_titles_that_differ_by_a_word_are_different_songs() -> None:
     assert best_match("Blur", "Song 2", [track("2", "Song 3", "Blur")]) is None
     slip = track("3", "Sweet Child O' Mine", "Guns N' Roses")
     assert best_match("Guns n Roses", "Sweet Child O Mine", [slip]) == slip
+
+
+def test_a_subtitle_may_be_left_out_but_not_a_part_number() -> None:
+    hill = track("1", "Running Up That Hill (A Deal With God) - 2018 Remaster", "Kate Bush")
+    assert best_match("Kate Bush", "Running Up That Hill", [hill]) == hill
+    wall = track("2", "Another Brick in the Wall (Part 2)", "Pink Floyd")
+    assert best_match("Pink Floyd", "Another Brick in the Wall", [wall]) is None
+    twelve = track("3", 'Running Up That Hill - 12" Mix', "Kate Bush")
+    assert best_match("Kate Bush", "Running Up That Hill", [twelve]) is None
 
 
 def test_a_title_word_in_brackets_is_not_a_version_note() -> None:

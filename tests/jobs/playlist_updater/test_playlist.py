@@ -296,3 +296,22 @@ def run_cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
         timeout=WAIT,
         check=False,
     )
+
+
+def test_a_playlist_created_by_a_run_that_then_fails_is_remembered_as_the_jobs(
+    fake_spotify: FakeSpotify, harness: JobHarness
+) -> None:
+    fake = fake_spotify
+    uris = fake.make_tracks(2)
+    options = {"playlist": {"name": "Made here"}, "sources": [{"tracks": uris}]}
+    fake.inject(Fault(method="POST", path=r"/playlists/[^/]+/items$", status=400))
+    assert harness.run(JOB, options).status is RunStatus.FAILED
+    created = harness.state()["playlist"]
+    assert created["created"] is True
+    fake.delete_playlist(created["id"])  # the user deletes it: the job made it, so makes it again
+    again = harness.run(JOB, options)
+    assert again.status is RunStatus.OK, again.line()
+    assert [pid for pid in fake.user_playlist_ids() if fake.playlist_live(pid)] == [
+        harness.state()["playlist"]["id"]
+    ]
+    assert fake.playlist_uris(harness.state()["playlist"]["id"]) == uris
