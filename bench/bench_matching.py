@@ -7,6 +7,8 @@ name, covers of the same title, a song of the same artist whose title differs by
 an artist whose name contains the one asked for. The decoys are added first, so the fake's
 search (which ranks ties by age, as Spotify ranks by popularity) puts them on top.
 
+Three live albums name their tracks plainly ("MTV Unplugged in New York").
+
 The lines are what radio sites print: the plain title, the title with a neutral note that the
 catalog lacks or writes otherwise, a version that exists, a version that does not (the right
 answer is no track), songs that are not on Spotify at all, and messy spelling.
@@ -46,10 +48,16 @@ class Song:
     cover_by: str | None = None  # another artist's recording of the same title
     near_title: str | None = None  # a different song of the same artist, one word apart
     near_artist: str | None = None  # an artist whose name contains this one's
+    live_album: str | None = None  # a live album that names its tracks plainly
 
 
 SONGS = [
-    Song("The Meters", "Hey Pocky A-Way", versions=("Alternate Mix", "Live at the Warehouse")),
+    Song(
+        "The Meters",
+        "Hey Pocky A-Way",
+        versions=("Alternate Mix", "Live at the Warehouse"),
+        live_album="Live on the Queen Mary",
+    ),
     Song("Irma Thomas", "Ruler of My Heart", versions=("Live at Tipitina's 1989",)),
     Song(
         "Queen",
@@ -66,7 +74,7 @@ SONGS = [
         versions=("Take 28", "Naked Version"),
     ),
     Song("David Bowie", "Heroes", '"Heroes" - 2017 Remaster', versions=("Live",)),
-    Song("Nirvana", "About a Girl", versions=("Live On MTV Unplugged, 1993", "Demo")),
+    Song("Nirvana", "About a Girl", versions=("Demo",), live_album="MTV Unplugged in New York"),
     Song("Fleetwood Mac", "Dreams", "Dreams - 2004 Remaster", versions=("Take 2", "Demo")),
     Song("The Weeknd", "Blinding Lights", versions=("Chromatics Remix", "Instrumental")),
     Song("Bee Gees", "Angel", near_title="Angels"),
@@ -96,7 +104,12 @@ SONGS = [
         "Take Me Home, Country Roads - Original Version",
     ),
     Song("Aretha Franklin", "Respect", versions=("Alternate Take",), cover_by="Otis Redding"),
-    Song("Prince", "Purple Rain", versions=("Live at Syracuse 1985", "Rehearsal")),
+    Song(
+        "Prince",
+        "Purple Rain",
+        versions=("Live at Syracuse 1985", "Rehearsal"),
+        live_album="Live at the Aladdin Las Vegas",
+    ),
     Song("Marvin Gaye", "What's Going On", versions=("Detroit Mix", "Instrumental")),
     Song(
         "Kate Bush",
@@ -177,6 +190,10 @@ def build(fake: FakeSpotify) -> list[tuple[str, str | None]]:
             fake.add_track(song.near_title, [song.artist])
         if song.near_artist:
             fake.add_track(song.title, [song.near_artist])
+        if song.live_album:
+            live = fake.add_track(song.title, [song.artist], album=song.live_album)
+            if not any(note.startswith("Live") for note in song.versions):
+                versions["Live"] = live  # the only live recording: what "(Live)" means
         right = None if song.studio == "" else fake.add_track(plain(song), song.artist.split(" & "))
 
         cases.append((f"{song.artist} - {song.title}", right))

@@ -343,6 +343,7 @@ def run_daemon(session: Session) -> None:
 def run_job(session: Session, name: str, dry_run: bool) -> None:
     """Runs one job now, in the foreground, and records it in the history."""
     from runner.execution import exit_code_for, run_once
+    from runner.state import RunStatus
 
     config = session.config()
     if name not in config.jobs:
@@ -352,6 +353,10 @@ def run_job(session: Session, name: str, dry_run: bool) -> None:
     job = session.jobs(only=[name])[name]
     tokens = session.token_manager(config.account_of(name))
     outcome = run_once(config, job, tokens, dry_run=dry_run, redactor=session.redactor)
+    if outcome.status is RunStatus.SKIPPED:
+        # Another process (the daemon, or another run-job) is running this job right now.
+        click.echo(f"error: {name}: {outcome.summary}; recorded as skipped", err=True)
+        sys.exit(EXIT_JOB_FAILED)
     _echo(outcome.line())
     sys.exit(exit_code_for(outcome.status))
 

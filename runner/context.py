@@ -9,7 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pydantic
+import requests
 import spotipy
+
+from runner.deadline import Deadline
 
 
 @dataclass
@@ -27,6 +30,8 @@ class JobContext:
             for jobs that want concurrent requests: one `requests.Session` per thread.
         base_dir: the config file's folder; relative paths in options are read from here.
         save_state: stores a state durably at once (see `checkpoint`); None where nothing is kept.
+        deadline: the run's time limit (`remaining()`, `expired`); when the run times out, the
+            sockets of every session bound to it are cut. None outside a run.
     """
 
     job_name: str
@@ -38,6 +43,18 @@ class JobContext:
     new_client: Callable[[], spotipy.Spotify] | None = None
     base_dir: Path = field(default_factory=Path.cwd)
     save_state: Callable[[Mapping[str, Any]], None] | None = None
+    deadline: Deadline | None = None
+
+    def http(self) -> requests.Session:
+        """A `requests.Session` for anything that is not Spotify (feeds, pages), for one thread.
+
+        Its requests obey the run's deadline: each `timeout` is capped at the time left, a read
+        in progress is cut when the run times out, and requests after that raise `RunTimedOut`.
+        Close it when done (`with ctx.http() as session:`).
+        """
+        if self.deadline is None:
+            return requests.Session()
+        return self.deadline.session()
 
     def checkpoint(self) -> None:
         """Saves `state` as it is now, so the next run starts from it even if this one fails.

@@ -190,8 +190,10 @@ class Daemon:
                 self.state.close()
 
     def _make_executors(self) -> None:
+        # A `run-job` refused because this daemon runs the job names it by `holder`.
+        holder = f"the daemon (PID {os.getpid()})"
         self.executors = {
-            name: Executor(self.config, tokens, self.state, now=self.now)
+            name: Executor(self.config, tokens, self.state, now=self.now, holder=holder)
             for name, tokens in self.tokens.items()
         }
 
@@ -302,6 +304,8 @@ class Daemon:
             outcome = self.executors[job.config.account].run(
                 job, scheduled_at=scheduled, attempt=attempt, trigger=trigger
             )
+            if outcome.status is RunStatus.SKIPPED:
+                log.warning("%s: skipped, %s", name, outcome.summary)
             if outcome.status is RunStatus.RATE_LIMITED and outcome.retry_after:
                 self._hold(outcome.retry_after)
             if outcome.status in RETRYABLE and attempt <= job.config.retries:

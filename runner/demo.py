@@ -28,6 +28,8 @@ from runner.testing.spinitron import FakeSpinitron
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.yaml"
 USER = "alice"
+# How long the demo may run past its --seconds while a job has not finished its first run yet.
+EXTRA_WAIT = 60.0
 
 
 def _free_port() -> int:
@@ -162,6 +164,12 @@ def _feeds_of(config_path: Path) -> list[Path]:
     return feeds
 
 
+def _has_run(job: str, lines: list[str]) -> bool:
+    """Whether the daemon's log shows a finished run of the job (its run line: 'JOB: STATUS in')."""
+    prefix = f"{job}: "
+    return any("runner.execution" in line and prefix in line and " in " in line for line in lines)
+
+
 def _pump(stream: Any, lines: list[str]) -> None:
     """Shows what each run did (the daemon's run lines), keeps everything for the end."""
     for raw in stream:
@@ -243,8 +251,16 @@ def _run(
     pump = threading.Thread(target=_pump, args=(daemon.stderr, lines), daemon=True)
     pump.start()
     radio.start()
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and daemon.poll() is None:
+    # At least `seconds`, then until every job has finished a run (a loaded machine may be slow
+    # to reach the longest interval), but never more than EXTRA_WAIT beyond.
+    names = list(yaml.safe_load(config.read_text())["jobs"])
+    start = time.monotonic()
+    while daemon.poll() is None:
+        elapsed = time.monotonic() - start
+        if elapsed >= seconds + EXTRA_WAIT or (
+            elapsed >= seconds and all(_has_run(name, lines) for name in names)
+        ):
+            break
         time.sleep(0.2)
     radio.stop.set()
     if daemon.poll() is None:

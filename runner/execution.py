@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -21,6 +21,7 @@ import spotipy
 
 from runner.config import Config
 from runner.context import JobContext
+from runner.deadline import Deadline
 from runner.errors import (
     EXIT_AUTH,
     EXIT_JOB_FAILED,
@@ -35,6 +36,7 @@ from runner.errors import (
     with_auth_hint,
 )
 from runner.loader import LoadedJob
+from runner.lock import JobLock
 from runner.logs import RedactingFilter
 from runner.runlog import RunLog, RunLogCapture
 from runner.spotify import RequestObserver, make_client, spotify_error_message
@@ -125,6 +127,7 @@ class Executor:
         account: which account's history and state to use; the token manager's by default.
         redactor: the process's redaction filter, for the run's own captured log lines.
         on_request: told about every request the run's clients send (for metrics).
+        holder: who runs the jobs, as a refused run elsewhere names it ("the daemon (PID 12)").
     """
 
     def __init__(
@@ -137,7 +140,9 @@ class Executor:
         account: str | None = None,
         redactor: RedactingFilter | None = None,
         on_request: RequestObserver | None = None,
+        holder: str | None = None,
     ) -> None:
+        self.holder = holder or f"PID {os.getpid()}"
         self.config = config
         self.tokens = tokens
         self.state = state
@@ -171,8 +176,40 @@ class Executor:
     ) -> RunOutcome:
         """Runs `job` once, in a worker thread bounded by its timeout, and records the outcome.
 
-        What the job and the runner log for the run is kept with its history row.
+        What the job and the runner log for the run is kept with its history row. Only one run
+        of a job goes at a time, across processes: when another holds the job's lock the run is
+        not made, and is recorded as skipped with the holder's name.
         """
+        started = self.now()
+        lock = JobLock(self.config.state_dir, job.name, self.account)
+        holder = lock.acquire(self.holder)
+        if holder is not None:
+            reason = f"not run: it is already running in {holder}"
+            skipped = self.state.record_skipped(
+                job.name, scheduled_at=scheduled_at, at=started, reason=reason, account=self.account
+            )
+            # Not logged here: `run-job` prints its own one-line refusal, the daemon logs it.
+            return RunOutcome(
+                job.name, RunStatus.SKIPPED, reason, None, attempt, started, started,
+                skipped.id, None, skipped,
+            )  # fmt: skip
+        handed = [False]  # set once the job's thread owns the lock: it releases it when it ends
+        try:
+            return self._run_locked(job, scheduled_at, attempt, trigger, dry_run, lock, handed)
+        finally:
+            if not handed[0]:
+                lock.release()
+
+    def _run_locked(
+        self,
+        job: LoadedJob,
+        scheduled_at: datetime | None,
+        attempt: int,
+        trigger: str,
+        dry_run: bool,
+        lock: JobLock,
+        handed: list[bool],
+    ) -> RunOutcome:
         started = self.now()
         run_id = self.state.start_run(
             job.name,
@@ -187,7 +224,9 @@ class Executor:
         broken: StateError | None = None
         with self.capture.recording() as runlog:
             try:
-                status, summary, error, retry_after = self._execute(job, dry_run, jlog, runlog)
+                status, summary, error, retry_after = self._execute(
+                    job, dry_run, jlog, runlog, lock, handed
+                )
             except StateError as exc:
                 # The job's stored state cannot be used: the run is recorded as failed, and
                 # the caller hears of it (exit 2 for `run-job`), rather than left "running".
@@ -222,21 +261,28 @@ class Executor:
         return replace(outcome, log_tail=runlog.tail())
 
     def _execute(
-        self, job: LoadedJob, dry_run: bool, jlog: logging.Logger, runlog: RunLog
+        self,
+        job: LoadedJob,
+        dry_run: bool,
+        jlog: logging.Logger,
+        runlog: RunLog,
+        lock: JobLock,
+        handed: list[bool],
     ) -> tuple[RunStatus, str | None, str | None, float | None]:
         refusal = self._preflight(job)
         if refusal is not None:
             return RunStatus.NEEDS_AUTH, None, str(refusal), None
 
         timeout = job.config.timeout.total_seconds()
-        deadline = time.monotonic() + timeout
+        deadline = Deadline(timeout)
         api_url = self.config.spotify.api_url
 
         def new_client() -> spotipy.Spotify:
             return make_client(
                 self.tokens,
                 api_url,
-                deadline=deadline,
+                deadline=deadline.at,
+                guard=deadline,
                 dry_run=dry_run,
                 on_response=self.on_request,
             )
@@ -244,7 +290,7 @@ class Executor:
         state = self.state.load_job_state(job.name, account=self.account)
 
         def save_state(now: Mapping[str, Any]) -> None:
-            if time.monotonic() >= deadline:
+            if deadline.expired:
                 # The run is recorded as timed out; a late checkpoint must not overwrite what a
                 # later run saved.
                 raise RunTimedOut("the run's time limit has passed; its state was not saved")
@@ -260,22 +306,30 @@ class Executor:
             new_client=new_client,
             base_dir=Path(self.config.source).resolve().parent,
             save_state=save_state,
+            deadline=deadline,
         )
         result: dict[str, Any] = {}
 
         def target() -> None:
-            with self.capture.joined(runlog):
-                try:
-                    result["value"] = job.module.run(ctx)
-                except BaseException as exc:
-                    result["error"] = exc
+            try:
+                with self.capture.joined(runlog):
+                    try:
+                        result["value"] = job.module.run(ctx)
+                    except BaseException as exc:
+                        result["error"] = exc
+            finally:
+                lock.release()  # the job's slot is free only once its thread has ended
 
         worker = threading.Thread(target=target, name=f"job-{job.name}", daemon=True)
+        handed[0] = True
         worker.start()
         worker.join(timeout)
         if worker.is_alive():
-            # The thread cannot be killed; its client's deadline has passed, so its next Spotify
-            # call raises RunTimedOut and the thread ends there.
+            # A thread cannot be killed: cut its sockets, so a read in progress (a feed that
+            # drips a byte at a time) ends now and every later request is refused.
+            deadline.cut()
+            # Recorded now, at the deadline. The thread keeps the job's lock until it ends, so
+            # the job's next run is skipped if it comes before that.
             return RunStatus.TIMED_OUT, None, f"timed out after {timeout:g}s", None
         if "error" in result:
             exc = result["error"]
@@ -306,7 +360,9 @@ def run_once(
     """One manual run (`spotify-runner run-job`), recorded in the history."""
     state = open_state(config.state_dir)
     try:
-        executor = Executor(config, tokens, state, redactor=redactor)
+        executor = Executor(
+            config, tokens, state, redactor=redactor, holder=f"run-job (PID {os.getpid()})"
+        )
         return executor.run(job, trigger="manual", dry_run=dry_run)
     finally:
         state.close()

@@ -99,3 +99,51 @@ def daemon_pid(state_dir: Path) -> int | None:
         return None
     finally:
         os.close(fd)
+
+
+class JobLock:
+    """One run of a job at a time, across every process on this state_dir.
+
+    An advisory `flock` on `state_dir/locks/ACCOUNT/JOB.lock`, held from the start of a run until
+    its thread has ended (a timed-out run's thread included), by the daemon and `run-job` alike.
+    The file says who holds it, for the refusal message; the kernel drops the lock when its
+    holder dies.
+
+    Args:
+        state_dir: the state folder.
+        job: the job's name.
+        account: the account it runs for.
+    """
+
+    def __init__(self, state_dir: Path, job: str, account: str = "default") -> None:
+        self.path = state_dir / "locks" / account / f"{job}.lock"
+        self._fd: int | None = None
+
+    def acquire(self, holder: str) -> str | None:
+        """Takes the lock, writing `holder` into it; or returns who holds it (and takes nothing).
+
+        Args:
+            holder: who we are, e.g. "the daemon (PID 123)".
+        """
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            try:
+                text = os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
+            finally:
+                os.close(fd)
+            return text or "another process"
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{holder}\n".encode(), 0)
+        self._fd = fd
+        return None
+
+    def release(self) -> None:
+        """Drops the lock; safe to call twice."""
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)
+            os.close(fd)

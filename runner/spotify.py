@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 import requests
 import spotipy
 
+from runner.deadline import Deadline
 from runner.durations import format_duration
 from runner.errors import (
     DryRunWrite,
@@ -272,6 +273,7 @@ def make_client(
     *,
     deadline: float | None = None,
     dry_run: bool = False,
+    guard: Deadline | None = None,
     **session_kwargs: Any,
 ) -> spotipy.Spotify:
     """A spotipy client whose requests go through a fresh `RunnerSession`.
@@ -281,12 +283,15 @@ def make_client(
         api_url: the Web API base, e.g. `https://api.spotify.com/v1` (or the fake's).
         deadline: the run's deadline in the session clock's terms (monotonic by default).
         dry_run: refuse writes.
+        guard: the run's `Deadline`: its sockets are cut when the run times out.
         **session_kwargs: passed on to `RunnerSession` (clock, sleep, max_retry_after...).
 
     Returns:
         A client for one thread.
     """
     session = RunnerSession(tokens, deadline=deadline, dry_run=dry_run, **session_kwargs)
+    if guard is not None:
+        guard.bind(session)
     client = spotipy.Spotify(
         auth_manager=_SessionSuppliedToken(tokens),
         requests_session=session,

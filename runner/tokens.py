@@ -87,7 +87,11 @@ def unreadable_reason(path: Path, exc: OSError) -> str:
             except OSError:
                 continue
             if owner != os.geteuid():
-                text += f": {place} belongs to uid {owner}, this process runs as uid {os.geteuid()}"
+                # Under PrivateUsers= another user's files show as the overflow uid (65534).
+                text += (
+                    f": {place} belongs to another user (uid {owner}), this process runs as "
+                    f"uid {os.geteuid()}"
+                )
             break
         text += (
             "): give it back to this user, and authorize as this user (under systemd: "

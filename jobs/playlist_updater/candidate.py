@@ -23,6 +23,7 @@ class Candidate:
         isrc: the recording's ISRC, when known.
         explicit: Spotify's explicit flag.
         artist_ids: the artists' Spotify IDs, in the order of `artists`, when known.
+        album: the album's name, when known ("Live at Leeds" says what the track name may not).
     """
 
     uri: str
@@ -31,6 +32,7 @@ class Candidate:
     isrc: str | None = None
     explicit: bool = False
     artist_ids: tuple[str, ...] = ()
+    album: str = ""
 
 
 def candidate_from_track(track: Any) -> Candidate | None:
@@ -49,6 +51,7 @@ def candidate_from_track(track: Any) -> Candidate | None:
         isrc=str(isrc) if isrc else None,
         explicit=bool(track.get("explicit")),
         artist_ids=tuple(str(a.get("id") or "") for a in artists),
+        album=str((track.get("album") or {}).get("name") or ""),
     )
 
 

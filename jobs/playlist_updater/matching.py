@@ -388,6 +388,35 @@ def _artist_versions(artists: Sequence[str]) -> set[str]:
     return versions
 
 
+_ALBUM_WORDS: dict[str, str] = {
+    "unplugged": "live",
+    "karaoke": "karaoke",
+    "tribute": "tribute",
+    "demos": "demo",
+    "sessions": "session",
+    "outtakes": "take",
+    "rehearsals": "rehearsal",
+    "remixes": "remix",
+    "remixed": "remix",
+    "instrumentals": "instrumental",
+    "acoustic": "acoustic",
+}
+_LIVE_ALBUM = re.compile(r"\blive (at|in|from|on)\b|\bin concert\b")
+
+
+def _album_versions(album: str) -> set[str]:
+    """Versions an album's name gives its tracks: "Live at Leeds", "MTV Unplugged", "(Demos)"."""
+    if not album:
+        return set()
+    folded = _fold(album)
+    versions = {_ALBUM_WORDS[w] for w in folded.split() if w in _ALBUM_WORDS}
+    if _LIVE_ALBUM.search(folded):
+        versions.add("live")
+    for note in _strip_notes(album)[1]:
+        versions.update(t for t in _note_tags(note) or () if not t.startswith(_NEUTRAL))
+    return versions
+
+
 def _describe(versions: frozenset[str] | set[str]) -> str:
     if not versions:
         return "the plain recording"
@@ -440,6 +469,9 @@ def judge(
         result *= 1.0 - _TIE_BREAK * (1.0 - _similarity(wanted.notes, offered.notes))
     asked = wanted.versions | _artist_versions([artist])
     found = offered.versions | _artist_versions(candidate.artists)
+    if not offered.versions:
+        # A live album names its tracks plainly; a track's own note says more than its album.
+        found |= _album_versions(candidate.album)
     why = None
     if asked != found:
         result *= VERSION_MISMATCH

@@ -8,6 +8,12 @@ Fixtures:
         catalog reads (albums, artists, tracks, shows, episodes, audiobooks, search) work,
         anything about a user answers 401, as Spotify does.
     job_harness: a `JobHarness` on `fake_spotify`: runs a job module as the daemon does.
+    fake_spotify_client_for: a factory, `fake_spotify_client_for("bob")`: a client like
+        `fake_spotify_client` for any user (added to the fake when missing), each with their
+        own library and playlists.
+    accounts_harness: a factory, `accounts_harness({"alice": "alice", "bob": "bob"})`: a
+        `JobHarness` whose config has those accounts (account name -> fake user; missing
+        users are added); run a job as one with `harness.run(job, options, account="bob")`.
 
 What the fake serves: every operation of Spotify's OpenAPI description that is not
 deprecated, with its limits (`limit` 50, search 10, artist albums 10, `/me/library` 40 URIs,
@@ -37,7 +43,7 @@ operations answer 403 Forbidden, as for development-mode apps. Set it up with it
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -56,12 +62,60 @@ def fake_spotify() -> Iterator[FakeSpotify]:
         yield fake
 
 
+def _ensure_user(fake: FakeSpotify, user_id: str) -> None:
+    if user_id not in fake.users:
+        fake.add_user(user_id, user_id.capitalize())
+
+
 @pytest.fixture
-def fake_spotify_client(fake_spotify: FakeSpotify) -> Iterator[spotipy.Spotify]:
+def fake_spotify_client_for(
+    fake_spotify: FakeSpotify,
+) -> Iterator[Callable[[str], spotipy.Spotify]]:
+    """A factory of spotipy clients on `fake_spotify`, one per user, with every project scope."""
+    sessions: list[requests.Session] = []
+
+    def client_for(user_id: str) -> spotipy.Spotify:
+        _ensure_user(fake_spotify, user_id)
+        token = fake_spotify.issue_access_token(user_id, ALL_SCOPES, lifetime=10 * 365 * 86400.0)
+        session = requests.Session()
+        sessions.append(session)
+        return user_client(fake_spotify, token, session)
+
+    try:
+        yield client_for
+    finally:
+        for session in sessions:
+            session.close()
+
+
+@pytest.fixture
+def fake_spotify_client(
+    fake_spotify_client_for: Callable[[str], spotipy.Spotify],
+) -> spotipy.Spotify:
     """A spotipy client authenticated as "alice" on `fake_spotify`, with every scope."""
-    token = fake_spotify.issue_access_token("alice", ALL_SCOPES, lifetime=10 * 365 * 86400.0)
-    with requests.Session() as session:
-        yield user_client(fake_spotify, token, session)
+    return fake_spotify_client_for("alice")
+
+
+@pytest.fixture
+def accounts_harness(
+    fake_spotify: FakeSpotify, tmp_path: Path
+) -> Iterator[Callable[[Mapping[str, str]], JobHarness]]:
+    """A factory of `JobHarness`es with several accounts on `fake_spotify`."""
+    made: list[JobHarness] = []
+    jobs_dir = Path("my_jobs") if Path("my_jobs").is_dir() else None
+
+    def harness(accounts: Mapping[str, str]) -> JobHarness:
+        for user_id in accounts.values():
+            _ensure_user(fake_spotify, user_id)
+        state_dir = tmp_path / f"accounts-state-{len(made)}"
+        made.append(JobHarness(fake_spotify, state_dir, jobs_dir=jobs_dir, accounts=accounts))
+        return made[-1]
+
+    try:
+        yield harness
+    finally:
+        for each in made:
+            each.close()
 
 
 @pytest.fixture

@@ -222,19 +222,26 @@ class World:
         self.daemons.append(proc)
         return proc
 
-    def authorize(self) -> subprocess.CompletedProcess[str]:
-        """`spotify-runner auth` through the scripted browser; the fake approves as alice."""
-        return self.cli("auth", "--timeout", "20", env={"BROWSER": BROWSER})
+    def authorize(self, *args: str, user: str | None = None) -> subprocess.CompletedProcess[str]:
+        """`spotify-runner auth [ARGS]` through the scripted browser.
+
+        Args:
+            *args: more options, like `--account bob`.
+            user: the fake user who consents (`fake.authorize_as`); alice unless set before.
+        """
+        if user is not None:
+            self.fake.authorize_as = user
+        return self.cli("auth", "--timeout", "20", *args, env={"BROWSER": BROWSER})
 
     # -- history -----------------------------------------------------------------------------
 
-    def runs(self, job: str | None = None) -> list[RunRecord]:
-        """The recorded runs, oldest first."""
+    def runs(self, job: str | None = None, account: str = "default") -> list[RunRecord]:
+        """The recorded runs (of `account`'s jobs), oldest first."""
         if not self.state_dir.exists():
             return []
         state = open_state(self.state_dir)
         try:
-            return list(reversed(state.runs(job, limit=1000)))
+            return list(reversed(state.runs(job, limit=1000, account=account)))
         finally:
             state.close()
 
@@ -244,11 +251,12 @@ class World:
         check: Callable[[list[RunRecord]], bool],
         timeout: float = 10.0,
         what: str = "runs",
+        account: str = "default",
     ) -> list[RunRecord]:
         """Polls the history of `job` until `check(finished runs)` holds; returns them."""
 
         def done() -> list[RunRecord] | None:
-            finished = [r for r in self.runs(job) if r.ended_at is not None]
+            finished = [r for r in self.runs(job, account) if r.ended_at is not None]
             return finished if check(finished) else None
 
         found = wait_for(done, timeout, f"{what} of {job}")

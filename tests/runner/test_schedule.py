@@ -22,7 +22,9 @@ from runner.schedule import (
     misfire_grace_time,
     missed_fire_time,
     next_fire_times,
+    plan,
     retry_delay,
+    slot_of,
 )
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -361,3 +363,82 @@ def test_misfire_grace_time_is_deliberate() -> None:
     assert MISFIRE_GRACE_TIME >= 60
     assert misfire_grace_time(False) == MISFIRE_GRACE_TIME
     assert misfire_grace_time(True) is None
+
+
+# -- finding 5: every: keeps a grid of scheduled times; a catch-up is its slot's run -----------
+
+
+def test_a_catch_up_counts_as_its_slots_run_and_the_next_is_an_interval_later() -> None:
+    # every 1h, last run the 11:00 slot, back at 12:59:59: the old code caught up at 12:59:59
+    # and ran the 13:00 slot one second later.
+    hourly = Sched(every=timedelta(hours=1))
+    decided = plan(
+        hourly,
+        UTC_ZONE,
+        now=utc(2026, 1, 1, 12, 59, 59),
+        last_scheduled=utc(2026, 1, 1, 11),
+        catch_up=True,
+    )
+    assert decided.catch_up == utc(2026, 1, 1, 12)
+    assert decided.exact is not None
+    assert next_fire_times(decided.exact, utc(2026, 1, 1, 12, 59, 59), 2) == [
+        utc(2026, 1, 1, 14),
+        utc(2026, 1, 1, 15),
+    ]
+
+
+def test_a_restart_after_a_catch_up_does_not_make_up_the_slot_it_skipped() -> None:
+    # The catch-up at 12:59:59 covered the 13:00 slot; a restart at 13:30 owes nothing.
+    hourly = Sched(every=timedelta(hours=1))
+    decided = plan(
+        hourly,
+        UTC_ZONE,
+        now=utc(2026, 1, 1, 13, 30),
+        last_scheduled=utc(2026, 1, 1, 12),
+        caught_up_at=utc(2026, 1, 1, 12, 59, 59),
+        catch_up=True,
+    )
+    assert decided.catch_up is None
+    assert decided.exact is not None
+    assert next_fire_times(decided.exact, utc(2026, 1, 1, 13, 30), 1) == [utc(2026, 1, 1, 14)]
+
+
+def test_a_restart_without_catch_up_keeps_the_grid_and_makes_up_nothing() -> None:
+    decided = plan(
+        Sched(every=timedelta(minutes=15)),
+        UTC_ZONE,
+        now=utc(2026, 1, 1, 13, 7),
+        last_scheduled=utc(2026, 1, 1, 10, 30),
+    )
+    assert decided.catch_up is None
+    assert decided.exact is not None
+    assert next_fire_times(decided.exact, utc(2026, 1, 1, 13, 7), 2) == [
+        utc(2026, 1, 1, 13, 15),
+        utc(2026, 1, 1, 13, 30),
+    ]
+
+
+def test_a_new_every_job_first_runs_one_interval_after_it_is_scheduled() -> None:
+    now = utc(2026, 1, 1, 9, 0, 13)
+    decided = plan(Sched(every=timedelta(minutes=10)), UTC_ZONE, now=now, last_scheduled=None)
+    assert decided.exact is not None
+    assert next_fire_times(decided.exact, now - timedelta(seconds=1), 1) == [
+        now + timedelta(minutes=10)
+    ]
+
+
+def test_a_late_or_jittered_run_is_recorded_at_its_slot_so_the_grid_never_drifts() -> None:
+    exact = GridTrigger(utc(2026, 1, 1), timedelta(hours=1))
+    assert slot_of(exact, utc(2026, 1, 1, 13, 0, 7)) == utc(2026, 1, 1, 13)  # 7 s late
+    assert slot_of(exact, utc(2026, 1, 1, 13)) == utc(2026, 1, 1, 13)  # on time
+    cron = CrontabTrigger("*/15 * * * *", BERLIN)
+    assert slot_of(cron, utc(2026, 3, 29, 1, 16, 30)) == utc(2026, 3, 29, 1, 15)
+    # The restart anchors on that slot, so the grid stays where it was.
+    decided = plan(
+        Sched(every=timedelta(hours=1)),
+        UTC_ZONE,
+        now=utc(2026, 1, 1, 13, 20),
+        last_scheduled=slot_of(exact, utc(2026, 1, 1, 13, 0, 7)),
+    )
+    assert decided.exact is not None
+    assert next_fire_times(decided.exact, utc(2026, 1, 1, 13, 20), 1) == [utc(2026, 1, 1, 14)]

@@ -125,7 +125,8 @@ def test_a_store_taken_by_another_user_is_named_and_recovered(state_dir: Path) -
     assert "expired or revoked" not in error
     assert "-p User=spotify-runner" in error
     if as_root:
-        assert f"belongs to uid {THIEF_UID}, this process runs as uid {DAEMON_UID}" in error
+        assert f"belongs to another user (uid {THIEF_UID}), this process runs as uid " in error
+        assert f"uid {DAEMON_UID}): give it back to this user, and authorize as" in error
     assert status["needs_auth"] is True
     assert str(status["reason"]).startswith("cannot read its own token store: Permission denied")
     assert healed == {"needs_auth": False, "reason": None}

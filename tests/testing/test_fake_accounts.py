@@ -274,6 +274,24 @@ def test_revoked_token(fake: FakeSpotify, oauth: SpotifyOAuth):
     assert err.value.error_description == "Refresh token revoked"
 
 
+def test_revoke_user_ends_only_that_users_grants_and_access_tokens(
+    fake: FakeSpotify, oauth: SpotifyOAuth
+):
+    fake.add_user("bob", "Bob")
+    alice, bob = fake.grant("alice"), fake.grant("bob")
+    bob_access = fake.issue_access_token("bob")
+    alice_access = fake.issue_access_token("alice")
+    assert fake.revoke_user("bob") == 1
+    with pytest.raises(SpotifyOauthError) as err:
+        oauth.refresh_access_token(bob)
+    assert err.value.error_description == "Refresh token revoked"
+    with pytest.raises(spotipy.SpotifyException) as gone:
+        _me(fake, bob_access)
+    assert gone.value.http_status == 401
+    assert _me(fake, alice_access) == "alice"
+    assert oauth.refresh_access_token(alice)["access_token"]
+
+
 def test_six_month_death_counts_from_original_authorization(
     fake: FakeSpotify, oauth: SpotifyOAuth, clock: ManualClock
 ):

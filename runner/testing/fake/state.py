@@ -281,6 +281,26 @@ class FakeState(CatalogSetup, UserSetup):
         with self.lock:
             self.grants[refresh_token].revoked = True
 
+    def revoke_user(self, user_id: str, client_id: str | None = None) -> int:
+        """The user removes the app's access: every refresh token of theirs for the app is
+        revoked and their access tokens stop working at once. Other users are untouched.
+
+        Returns:
+            How many refresh tokens were revoked.
+        """
+        app_id = client_id or self.CLIENT_ID
+        with self.lock:
+            self._require_user(user_id)
+            revoked = 0
+            for grant in self.grants.values():
+                if grant.user_id == user_id and grant.client_id == app_id and not grant.revoked:
+                    grant.revoked = True
+                    revoked += 1
+            for token, access in list(self.access_tokens.items()):
+                if access.user_id == user_id and access.client_id == app_id:
+                    del self.access_tokens[token]
+            return revoked
+
     # -- catalog -------------------------------------------------------------------
 
     def add_track(

@@ -288,6 +288,25 @@ def test_neutral_notes_do_not_make_another_version(note: str) -> None:
     assert best_match("Queen", "Somebody to Love", [noted, plain]) == plain  # plainest first
 
 
+@pytest.mark.parametrize(
+    "album", ["Live at the Warehouse", "MTV Unplugged in New York", "Hits (Live)", "The Demos"]
+)
+def test_a_live_or_demo_album_makes_its_plainly_named_tracks_versions(album: str) -> None:
+    on_album = Candidate("spotify:track:1", "Hey Pocky A-Way", ("The Meters",), album=album)
+    assert best_match("The Meters", "Hey Pocky A-Way", [on_album]) is None
+    studio = Candidate("spotify:track:2", "Hey Pocky A-Way", ("The Meters",), album="Rejuvenation")
+    assert best_match("The Meters", "Hey Pocky A-Way", [on_album, studio]) == studio
+    own_note = Candidate("spotify:track:3", "Hey Pocky A-Way - Remastered", ("The Meters",))
+    assert best_match("The Meters", "Hey Pocky A-Way", [own_note]) == own_note
+    versions = "live" if album != "The Demos" else "demo"
+    assert best_match("The Meters", f"Hey Pocky A-Way ({versions})", [studio, on_album]) == on_album
+
+
+def test_a_studio_album_whose_name_has_live_in_it_is_not_a_live_album() -> None:
+    song = Candidate("spotify:track:1", "Doll Parts", ("Hole",), album="Live Through This")
+    assert best_match("Hole", "Doll Parts", [song]) == song
+
+
 def test_karaoke_and_tribute_artists_are_versions_too() -> None:
     karaoke = track("k", "Hallelujah", "Karaoke Hits Band")
     tribute = track("t", "Hallelujah", "Leonard Cohen Tribute Band")
