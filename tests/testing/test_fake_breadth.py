@@ -111,6 +111,18 @@ def test_followed_artists_page_by_cursor(world: World, client_for: ClientFactory
     assert _error(lambda: sp._get("me/following", type="user"))[0] == 400
 
 
+def test_each_user_has_their_own_library_and_player(world: World, client_for: ClientFactory):
+    bob = client_for(user="bob", scopes=ALL_SCOPES)
+    assert bob.current_user_saved_albums()["total"] == 0
+    bob.current_user_saved_albums_add([world.album])
+    assert world.fake.library_uris("bob", "album") == [world.album]
+    assert world.fake.library_uris("alice", "album") == [world.album]  # alice's, saved before
+    bob.current_user_saved_albums_delete([world.album])
+    assert world.fake.in_library("alice", world.album)
+    assert bob.current_playback() is None  # alice's playback is hers
+    assert _error(bob.next_track)[2] == "NO_ACTIVE_DEVICE"
+
+
 # -- covers ---------------------------------------------------------------------------------
 
 

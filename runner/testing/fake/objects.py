@@ -2,7 +2,8 @@
 
 Shapes follow the OpenAPI description's schemas. Fields the description marks deprecated are
 left out (development-mode apps no longer get them since the February 2026 migration), except
-on the user object, whose `country`, `product` and `email` the scopes still unlock.
+on the user object, whose `country`, `product` and `email` the scopes still unlock, and the
+playlist's `tracks` beside `items`, which older clients still read.
 """
 
 from __future__ import annotations
