@@ -26,7 +26,7 @@ from apscheduler.triggers.date import DateTrigger
 
 from runner.accounts import token_manager
 from runner.config import DEFAULT_ACCOUNT, Config, load_config
-from runner.errors import ConfigError
+from runner.errors import ConfigError, RunnerError
 from runner.execution import RETRYABLE, Executor, utcnow
 from runner.liveness import HEARTBEAT, Liveness
 from runner.loader import LoadedJob, load_jobs
@@ -385,6 +385,9 @@ class Daemon:
                 self._schedule_retry(job, attempt, outcome.retry_after, scheduled)
             if outcome.record is not None:
                 self._finished(outcome.record, final=not retry, log_tail=outcome.log_tail)
+        except RunnerError as exc:
+            # Expected trouble (the state database refused, a job's state is corrupt): one line.
+            log.error("%s: %s", name, exc)
         except Exception:
             log.exception("%s: the run machinery failed", name)
         finally:
