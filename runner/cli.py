@@ -317,6 +317,11 @@ def token(session: Session, account_name: str | None) -> None:
 @pass_session
 def run_daemon(session: Session) -> None:
     """Runs the daemon in the foreground (what systemd starts)."""
+    from runner.lazy import defer
+
+    # Nothing before READY=1 needs spotipy (and the redis it imports): the daemon loads it
+    # right after READY=1 (runner.lazy).
+    defer("spotipy")
     from runner.daemon import Daemon
 
     daemon = Daemon(session.config_path, redactor=session.redactor)
