@@ -516,3 +516,56 @@ def test_replace_mode_idle_poll_is_one_304_and_keeps_the_playlist(
     assert len(fake.writes()) == writes
     assert fake.playlist_uris(pid) == [uris["iko"], uris["pocky"], uris["tipitina"]]
     assert idle.summary == "+0 -0 ~0 moved, 0 unmatched, 3 tracks"
+
+
+def test_a_feed_that_drips_is_cut_at_the_runs_deadline(
+    fake: FakeSpotify, harness: JobHarness
+) -> None:
+    import http.server
+    import threading
+    import time
+    from datetime import timedelta
+
+    stop = threading.Event()
+
+    class Drip(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.end_headers()
+            # A byte every 0.2 s: each read succeeds, so only the run's deadline ends it.
+            for _ in range(600):
+                if stop.is_set():
+                    return
+                try:
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                except OSError:
+                    return
+                time.sleep(0.2)
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Drip)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        pid = fake.add_playlist()
+        url = f"http://127.0.0.1:{server.server_address[1]}/plays"
+        started = time.monotonic()
+        outcome = harness.run(
+            JOB,
+            {"playlist": pid, "sources": [{"feed": {"url": url}}]},
+            timeout=timedelta(seconds=2),
+        )
+        took = time.monotonic() - started
+    finally:
+        stop.set()
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    assert outcome.status is RunStatus.TIMED_OUT, outcome.error
+    assert took < 60  # the drip alone would last 120 s
+    assert fake.playlist_uris(pid) == []
