@@ -5,6 +5,7 @@ Exit codes: 0 ok, 1 a job failed, 2 usage or config error, 3 authorization neede
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -28,12 +29,13 @@ from runner.errors import (
     RunnerError,
     UsageError,
 )
+from runner.files import describe_os_error
 from runner.logs import RedactingFilter, setup_logging
 
 if TYPE_CHECKING:
     from runner.config import Config
     from runner.loader import LoadedJob
-    from runner.tokens import TokenManager, TokenStore
+    from runner.tokens import TokenManager
 
 log = logging.getLogger("runner")
 
@@ -71,12 +73,6 @@ class Session:
 
         return pick_account(self.config(), given)
 
-    def token_store(self, account: str) -> TokenStore:
-        """The token store of `account`."""
-        from runner.accounts import token_store
-
-        return token_store(self.config(), account)
-
     def token_manager(self, account: str) -> TokenManager:
         """A token manager over the account's store, seeded from its config token if needed."""
         from runner.accounts import token_manager
@@ -100,6 +96,18 @@ class Session:
             problem = manager.unsaved_error()
             if problem is not None:
                 raise problem
+
+
+class OutputError(UsageError):
+    """Standard output cannot be written (`> /dev/full`, a closed pipe)."""
+
+
+def _echo(message: str, nl: bool = True) -> None:
+    """`click.echo` to stdout; a refused write is one line on stderr, not a traceback."""
+    try:
+        click.echo(message, nl=nl)
+    except OSError as exc:
+        raise OutputError(f"cannot write the output: {describe_os_error(exc)}") from None
 
 
 def _default_config_path() -> str:
@@ -136,27 +144,65 @@ _pass_session = click.make_pass_decorator(Session)
 
 
 def _config_here(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
-    if value is not None:
-        session = ctx.find_object(Session)
-        if session is not None:
-            session.config_path = value
+    session = ctx.find_object(Session)
+    if value is not None and session is not None:
+        session.config_path = value
+
+
+def _verbose_here(ctx: click.Context, _param: click.Parameter, value: int) -> None:
+    session = ctx.find_object(Session)
+    if value and session is not None:
+        session.verbosity += value
+        session.redactor = setup_logging(verbosity=session.verbosity, fmt=session.log_format)
+
+
+def _log_format_here(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    session = ctx.find_object(Session)
+    if value is not None and session is not None:
+        session.log_format = value
+        session.redactor = setup_logging(verbosity=session.verbosity, fmt=session.log_format)
 
 
 def pass_session(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Passes the Session, and accepts `-c/--config` after the command name too.
+    """Passes the Session, and accepts the global options after the command name too.
 
-    `spotify-runner run --config X` (as systemd units write it) and `spotify-runner -c X run`
-    mean the same.
+    `spotify-runner run --config X -v` (as systemd units write it) and
+    `spotify-runner -c X -v run` mean the same. Logging is set up again when they come after
+    the command; the config (and so its secrets) is only loaded later, by the command itself.
     """
-    return click.option(
-        "-c",
-        "--config",
-        "config_here",
-        default=None,
-        expose_value=False,
-        callback=_config_here,
-        help="The YAML config file (may also come before the command).",
-    )(_pass_session(command))
+    options = [
+        click.option(
+            "-c",
+            "--config",
+            "config_here",
+            default=None,
+            expose_value=False,
+            callback=_config_here,
+            help="The YAML config file (may also come before the command).",
+        ),
+        click.option(
+            "-v",
+            "--verbose",
+            "verbose_here",
+            count=True,
+            expose_value=False,
+            callback=_verbose_here,
+            help="-v debug, -vv debug for libraries too (may also come before the command).",
+        ),
+        click.option(
+            "--log-format",
+            "log_format_here",
+            type=click.Choice(["text", "json"]),
+            default=None,
+            expose_value=False,
+            callback=_log_format_here,
+            help="text or json (may also come before the command).",
+        ),
+    ]
+    decorated = _pass_session(command)
+    for option in options:
+        decorated = option(decorated)
+    return decorated
 
 
 _account_option = click.option(
@@ -182,7 +228,7 @@ def check(session: Session, online: bool) -> None:
     if past:
         raise ConfigError(past)
     names = ", ".join(jobs) or "no jobs"
-    click.echo(f"{config.source}: ok ({len(jobs)} job{'s' if len(jobs) != 1 else ''}: {names})")
+    _echo(f"{config.source}: ok ({len(jobs)} job{'s' if len(jobs) != 1 else ''}: {names})")
     if online:
         from runner.config import DEFAULT_ACCOUNT
         from runner.loader import required_scopes
@@ -201,7 +247,7 @@ def check(session: Session, online: bool) -> None:
                     report if account == DEFAULT_ACCOUNT else f"account {account}: {exc}"
                 )
                 continue
-            click.echo(report if account == DEFAULT_ACCOUNT else f"account {account}: {report}")
+            _echo(report if account == DEFAULT_ACCOUNT else f"account {account}: {report}")
         if problems:
             raise AuthError("\n".join(problems))
 
@@ -256,7 +302,7 @@ def auth(
         replace=replace,
         command=config.auth_command(account),
     )
-    click.echo(result.summary())
+    _echo(result.summary())
 
 
 @cli.command()
@@ -264,13 +310,18 @@ def auth(
 @pass_session
 def token(session: Session, account_name: str | None) -> None:
     """Prints a valid access token (for curl) and nothing else."""
-    click.echo(session.token_manager(session.account(account_name)).get_access_token())
+    _echo(session.token_manager(session.account(account_name)).get_access_token())
 
 
 @cli.command("run")
 @pass_session
 def run_daemon(session: Session) -> None:
     """Runs the daemon in the foreground (what systemd starts)."""
+    from runner.lazy import defer
+
+    # Nothing before READY=1 needs spotipy (and the redis it imports): the daemon loads it
+    # right after READY=1 (runner.lazy).
+    defer("spotipy")
     from runner.daemon import Daemon
 
     daemon = Daemon(session.config_path, redactor=session.redactor)
@@ -305,7 +356,7 @@ def run_job(session: Session, name: str, dry_run: bool) -> None:
         # Another process (the daemon, or another run-job) is running this job right now.
         click.echo(f"error: {name}: {outcome.summary}; recorded as skipped", err=True)
         sys.exit(EXIT_JOB_FAILED)
-    click.echo(outcome.line())
+    _echo(outcome.line())
     sys.exit(exit_code_for(outcome.status))
 
 
@@ -318,9 +369,9 @@ def list_jobs(session: Session, as_json: bool) -> None:
 
     status = collect_status(session.config())
     if as_json:
-        click.echo(json.dumps(status, indent=2, default=str))
+        _echo(json.dumps(status, indent=2, default=str))
     else:
-        click.echo(format_status(status))
+        _echo(format_status(status))
 
 
 @cli.command()
@@ -337,13 +388,13 @@ def history(
 
     config = session.config()
     if run_id is not None:
-        click.echo(run_log_text(config, run_id, as_json=as_json), nl=False)
+        _echo(run_log_text(config, run_id, as_json=as_json), nl=False)
         return
     rows = history_rows(config, job, limit=limit)
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        _echo(json.dumps(rows, indent=2))
     else:
-        click.echo(format_history(rows))
+        _echo(format_history(rows))
 
 
 @cli.command()
@@ -362,6 +413,11 @@ def main(argv: list[str] | None = None) -> None:
         code = cli.main(args=argv, prog_name="spotify-runner", standalone_mode=False)
     except click.exceptions.Exit as exc:
         code = exc.exit_code
+    except click.UsageError as exc:
+        # One line, like every other error; `--help` has the usage.
+        where = exc.ctx.command_path if exc.ctx is not None else "spotify-runner"
+        click.echo(f"error: {exc.format_message()} (see '{where} --help')", err=True)
+        code = EXIT_USAGE
     except click.ClickException as exc:
         exc.show()
         code = EXIT_USAGE if exc.exit_code == 2 else exc.exit_code
@@ -369,12 +425,22 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("aborted", err=True)
         code = EXIT_JOB_FAILED
     except RunnerError as exc:
+        if isinstance(exc, OutputError):
+            _silence_stdout()
         for line in str(exc).splitlines() or [type(exc).__name__]:
             click.echo(f"error: {line}" if not _located(line) else line, err=True)
         code = exc.exit_code
     except KeyboardInterrupt:
         code = 130
     sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+def _silence_stdout() -> None:
+    """Points fd 1 at /dev/null, so the interpreter's last flush does not fail a second time."""
+    with contextlib.suppress(OSError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 def _located(line: str) -> bool:

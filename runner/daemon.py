@@ -26,8 +26,9 @@ from apscheduler.triggers.date import DateTrigger
 
 from runner.accounts import token_manager, token_managers
 from runner.config import DEFAULT_ACCOUNT, Config, load_config
-from runner.errors import ConfigError
+from runner.errors import ConfigError, RunnerError
 from runner.execution import RETRYABLE, Executor, utcnow
+from runner.lazy import load_deferred
 from runner.loader import LoadedJob, load_jobs
 from runner.lock import DaemonLock
 from runner.logs import RedactingFilter
@@ -178,6 +179,7 @@ class Daemon:
             self.config.state_dir,
         )
         self.notifier.ready(self._status_text())
+        load_deferred()  # what `run` deferred to keep the way to READY=1 short
         try:
             return self._main_loop()
         finally:
@@ -310,6 +312,9 @@ class Daemon:
                 self._hold(outcome.retry_after)
             if outcome.status in RETRYABLE and attempt <= job.config.retries:
                 self._schedule_retry(job, attempt, outcome.retry_after, scheduled)
+        except RunnerError as exc:
+            # Expected trouble (the state database refused, a job's state is corrupt): one line.
+            log.error("%s: %s", name, exc)
         except Exception:
             log.exception("%s: the run machinery failed", name)
         finally:

@@ -5,10 +5,19 @@ Messages are one line, say what to do, and never contain a secret.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from runner.durations import format_duration
+
 EXIT_OK = 0
 EXIT_JOB_FAILED = 1
 EXIT_USAGE = 2
 EXIT_AUTH = 3
+
+
+def with_auth_hint(reason: str, command: str = "spotify-runner auth") -> str:
+    """`reason: run 'spotify-runner auth'`, with the hint given once however often it is added."""
+    return reason if "'spotify-runner auth" in reason else f"{reason}: run '{command}'"
 
 
 class RunnerError(Exception):
@@ -53,7 +62,7 @@ class AuthorizationNeeded(AuthError):
     def __init__(
         self, reason: str = "authorization expired or revoked", command: str = "spotify-runner auth"
     ) -> None:
-        super().__init__(f"{reason}: run '{command}'")
+        super().__init__(with_auth_hint(reason, command))
 
 
 class MissingScopes(AuthError):
@@ -82,7 +91,9 @@ class RateLimited(TransientError):
     def __init__(self, retry_after: float, detail: str = "") -> None:
         self.retry_after = retry_after
         extra = f" ({detail})" if detail else ""
-        super().__init__(f"rate-limited by Spotify for {retry_after:.0f}s{extra}")
+        # Whole seconds, shown as "1h30m": never "infs" or "5400s".
+        shown = format_duration(timedelta(seconds=round(retry_after)))
+        super().__init__(f"rate-limited by Spotify for {shown}{extra}")
 
 
 class RunTimedOut(RunnerError):

@@ -33,13 +33,14 @@ from runner.errors import (
     RunnerError,
     RunTimedOut,
     TransientError,
+    with_auth_hint,
 )
 from runner.loader import LoadedJob
 from runner.lock import JobLock
 from runner.logs import RedactingFilter
 from runner.runlog import RunLog, RunLogCapture
 from runner.spotify import RequestObserver, make_client, spotify_error_message
-from runner.state import RunRecord, RunStatus, StateStore, open_state
+from runner.state import RunRecord, RunStatus, StateError, StateStore, open_state
 from runner.tokens import TokenManager
 
 log = logging.getLogger("runner.execution")
@@ -155,7 +156,7 @@ class Executor:
         if self.tokens.needs_auth and not self.tokens.reload_from_store():
             status = self.tokens.status()
             return AuthError(
-                f"{status.reason or 'authorization needed'}: run '{self.tokens.auth_command}'"
+                with_auth_hint(status.reason or "authorization needed", self.tokens.auth_command)
             )
         granted = self.tokens.status().scopes
         missing = set(job.module.scopes) - set(granted)
@@ -220,10 +221,17 @@ class Executor:
             account=self.account,
         )
         jlog = logging.getLogger(f"job.{job.name}")
+        broken: StateError | None = None
         with self.capture.recording() as runlog:
-            status, summary, error, retry_after = self._execute(
-                job, dry_run, jlog, runlog, lock, handed
-            )
+            try:
+                status, summary, error, retry_after = self._execute(
+                    job, dry_run, jlog, runlog, lock, handed
+                )
+            except StateError as exc:
+                # The job's stored state cannot be used: the run is recorded as failed, and
+                # the caller hears of it (exit 2 for `run-job`), rather than left "running".
+                broken = exc
+                status, summary, error, retry_after = RunStatus.FAILED, None, str(exc), None
             record = self.state.finish_run(
                 run_id, status, ended_at=self.now(), summary=summary, error=error
             )
@@ -240,13 +248,16 @@ class Executor:
                 record,
             )
             level = logging.INFO if status is RunStatus.OK else logging.ERROR
-            log.log(
-                level,
-                "%s",
-                outcome.line(),
-                extra={"job": job.name, "status": status.value, "account": self.account},
-            )
+            if broken is None:  # else the caller reports it, once
+                log.log(
+                    level,
+                    "%s",
+                    outcome.line(),
+                    extra={"job": job.name, "status": status.value, "account": self.account},
+                )
         self.state.save_run_log(run_id, runlog.text())
+        if broken is not None:
+            raise broken
         return replace(outcome, log_tail=runlog.tail())
 
     def _execute(

@@ -22,7 +22,6 @@ _MEANINGS = {
     errno.EPERM: "permission denied: check the owner and mode",
     errno.EISDIR: "it is a directory: move it away",
     errno.ENOTDIR: "a part of the path is not a directory",
-    errno.ENOENT: "no such file or directory",
     errno.EIO: "an I/O error: check the disk",
 }
 

@@ -268,13 +268,23 @@ def load_jobs(config: Config, *, only: Iterable[str] | None = None) -> dict[str,
     wanted = set(only) if only is not None else None
     problems: list[str] = []
     loaded: dict[str, LoadedJob] = {}
+    jobs_dir = config.jobs_dir
+    dir_missing = jobs_dir is not None and not jobs_dir.is_dir()
+    if jobs_dir is not None and dir_missing:
+        # Said once, where it is set: each job living there would otherwise be "unknown".
+        what = "is not a folder" if jobs_dir.exists() else "does not exist"
+        problems.append(
+            f"{config.locate('jobs_dir')}: jobs_dir: {jobs_dir} {what}: create it, or fix the path"
+        )
     for job_name, job_cfg in config.jobs.items():
         if wanted is not None and job_name not in wanted:
             continue
         try:
-            module = find_job(job_cfg.job, config.jobs_dir)
+            module = find_job(job_cfg.job, jobs_dir)
         except LookupError as exc:
-            problems.append(f"{config.locate('jobs', job_name, 'job')}: jobs.{job_name}.job: {exc}")
+            if not dir_missing:
+                where = config.locate("jobs", job_name, "job")
+                problems.append(f"{where}: jobs.{job_name}.job: {exc}")
             continue
         options, option_problems = validate_options(
             module,

@@ -26,10 +26,14 @@ _PATTERNS = [
     re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE),
     re.compile(r"(Basic\s+)[A-Za-z0-9+/=]+", re.IGNORECASE),
     re.compile(
-        r"""((?:access_token|refresh_token|client_secret|code_verifier|code)"""
+        r"""((?:access_token|refresh_token|client_secret|code_verifier)"""
         r"""["']?\s*[:=]\s*["']?)[^"'&\s,}]+""",
         re.IGNORECASE,
     ),
+    # "code" is also an ordinary word: only a URL or form parameter, a quoted key, or a long
+    # opaque value is an authorization code. `Error code: 414`, `exit code=3` stay as they are.
+    re.compile(r"""((?:[?&]|^)code=|["']code["']\s*[:=]\s*["']?)[^"'&\s,}]+""", re.IGNORECASE),
+    re.compile(r"""(\bcode\s*[:=]\s*)[A-Za-z0-9_~.+/=-]{16,}""", re.IGNORECASE),
 ]
 
 

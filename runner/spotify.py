@@ -18,9 +18,11 @@ the client gets a placeholder auth manager and the real token is set here, at th
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,6 +30,7 @@ import requests
 import spotipy
 
 from runner.deadline import Deadline
+from runner.durations import format_duration
 from runner.errors import (
     DryRunWrite,
     RateLimited,
@@ -41,6 +44,8 @@ from runner.tokens import TokenManager
 # Told about each answer (or "error" for no answer): method, URL, status. For metrics.
 RequestObserver = Callable[[str, str, str], None]
 
+# The longest hold a Retry-After can set: reports of real ones reach 24 hours.
+MAX_RETRY_AFTER = 86400.0
 WRITE_METHODS = frozenset({"POST", "PUT", "DELETE", "PATCH"})
 # A POST that failed this way was not processed, so repeating it cannot add items twice.
 _POST_RETRY_STATUSES = frozenset({502, 503})
@@ -53,12 +58,21 @@ def _path(url: str | bytes) -> str:
     return urlsplit(text).path or "/"
 
 
-def _retry_after(response: requests.Response) -> float:
-    value = response.headers.get("Retry-After", "")
+def _retry_after(response: requests.Response) -> tuple[float, str]:
+    """Seconds to wait, within [0, MAX_RETRY_AFTER], and a note when the header was odd."""
+    value = response.headers.get("Retry-After", "").strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        return 1.0  # missing or an HTTP date: Spotify sends seconds; wait a little and retry
+        # Missing or an HTTP date: Spotify sends seconds; wait a little and retry.
+        return 1.0, ""
+    if math.isnan(seconds):
+        return 1.0, ""
+    if seconds > MAX_RETRY_AFTER:
+        # `inf` or 99999999999999: a hold must still end, and must still be set.
+        cap = format_duration(timedelta(seconds=MAX_RETRY_AFTER))
+        return MAX_RETRY_AFTER, f"Retry-After {value}, held for the {cap} cap"
+    return max(0.0, seconds), ""
 
 
 def _error_reason(response: requests.Response) -> str:
@@ -212,8 +226,8 @@ class RunnerSession(requests.Session):
                 self._check_deadline(verb, url)
                 continue
             if status == 429:
-                wait = _retry_after(response)
-                reason = _error_reason(response)
+                wait, odd = _retry_after(response)
+                reason = "; ".join(part for part in (_error_reason(response), odd) if part)
                 response.close()
                 if wait > self.max_retry_after or attempt >= self.max_attempts:
                     raise RateLimited(wait, reason)

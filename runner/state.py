@@ -9,28 +9,33 @@ stay readable in `sqlite3`.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
-from runner.errors import RunnerError
-from runner.files import private_dir
+from runner.errors import EXIT_USAGE, RunnerError
+from runner.files import describe_os_error, private_dir
 from runner.lock import pid_alive
 
 STATE_FILE = "state.sqlite3"
+# How long a writer waits for another process's write lock before giving up.
+BUSY_TIMEOUT = 10.0
 SCHEMA_VERSION = 2
 # Bounds what one misbehaving job can put in the history; a summary is meant to be one line.
 MAX_TEXT = 4000
 # A run's own log lines, kept with its row: enough for "what did the 3 a.m. run do?".
 MAX_RUN_LOG = 64 * 1024
 INTERRUPTED = "interrupted (daemon stopped)"
+
+log = logging.getLogger("runner.state")
 
 
 class RunStatus(StrEnum):
@@ -187,7 +192,9 @@ class StateStore(Protocol):
 
 
 class StateError(RunnerError):
-    """The state database cannot be used (written by a newer version, corrupt, unreadable)."""
+    """The state database cannot be used (newer version, corrupt, locked, disk full, read-only)."""
+
+    exit_code = EXIT_USAGE
 
 
 _SCHEMA = """
@@ -251,36 +258,99 @@ class SqliteStateStore:
         StateError: the file was written by a newer version, or is not a database.
     """
 
-    def __init__(self, path: Path, *, keep_runs: int = 1000) -> None:
+    def __init__(self, path: Path, *, keep_runs: int = 1000, readonly: bool = False) -> None:
         if keep_runs < 1:
             raise ValueError("keep_runs must be at least 1")
         self.path = Path(path)
         self.keep_runs = keep_runs
-        self._lock = threading.Lock()
+        self.readonly = readonly
+        # Re-entrant: noticing a replaced file reconnects (and migrates) under the same lock.
+        self._lock = threading.RLock()
         self._owner = _process_identity()
-        _create_private(self.path)
+        self._identity: tuple[int, int] | None = None
+        self._db = self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        """Opens the file (creating it unless read-only) and brings its schema up to date."""
         try:
-            # isolation_level=None: we issue BEGIN ourselves, so a transaction is exactly what
-            # the code shows and never left open between calls.
-            self._db = sqlite3.connect(
-                self.path, timeout=10.0, isolation_level=None, check_same_thread=False
-            )
+            if self.readonly:
+                db = self._connect_readonly()
+            else:
+                _create_private(self.path)
+                # isolation_level=None: we issue BEGIN ourselves, so a transaction is exactly
+                # what the code shows and never left open between calls.
+                db = sqlite3.connect(
+                    self.path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
+                )
+        except OSError as exc:
+            raise StateError(
+                f"cannot open the state database {self.path}: {describe_os_error(exc)}"
+            ) from None
         except sqlite3.Error as exc:
-            raise StateError(f"cannot open the state database {self.path}: {exc}") from exc
+            raise self._explain(exc) from None
         try:
-            self._setup()
-        except sqlite3.DatabaseError as exc:
-            self._db.close()
-            raise StateError(f"cannot use the state database {self.path}: {exc}") from exc
+            self._setup(db)
+        except sqlite3.Error as exc:
+            db.close()
+            raise self._explain(exc) from None
         except BaseException:
-            self._db.close()
+            db.close()
             raise
+        self._identity = _identity(self.path)
+        return db
+
+    def _connect_readonly(self) -> sqlite3.Connection:
+        if not self.path.exists():
+            # Nothing recorded yet: an empty store in memory, so readers show "never".
+            return sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        # A WAL database opened read-only needs its -shm file writable; in a read-only
+        # folder nobody can be writing, so `immutable` is both safe and the only way in.
+        mode = "ro" if os.access(self.path.parent, os.W_OK) else "ro&immutable=1"
+        uri = f"{self.path.resolve().as_uri()}?mode={mode}"
+        return sqlite3.connect(
+            uri, uri=True, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
+        )
+
+    def _explain(self, exc: sqlite3.Error, doing: str = "use") -> StateError:
+        """A StateError that says what is wrong with the file and what to do, in one line."""
+        name = str(getattr(exc, "sqlite_errorname", "") or "")
+        text = str(exc)
+        where = f"the state database {self.path}"
+        io_error = name.startswith("SQLITE_IOERR") or "disk I/O error" in text
+        if name.startswith("SQLITE_FULL") or "disk is full" in text:
+            problem = "the disk is full: free some space"
+        elif io_error and _disk_full(self.path):
+            # SQLite reports some writes on a full disk as a plain I/O error.
+            problem = "the disk is full: free some space"
+        elif name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in text:
+            problem = (
+                f"another process has kept it locked for more than {BUSY_TIMEOUT:g}s: "
+                "stop whatever holds it (a stuck sqlite3 shell?) and try again"
+            )
+        elif name.startswith("SQLITE_READONLY") or "readonly" in text:
+            problem = f"is read-only: make {self.path.parent} writable"
+        elif name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or "malformed" in text:
+            problem = (
+                "is corrupt: move it away to start a new one (its history and job state stay "
+                "in the moved file), or restore a backup"
+            )
+        elif name.startswith("SQLITE_CANTOPEN"):
+            problem = f"cannot be opened: check that {self.path.parent} exists and is writable"
+        elif io_error:
+            problem = "a disk I/O error: check the disk"
+        else:
+            problem = text
+        return StateError(f"cannot {doing} {where}: {problem}")
 
     # -- set-up -----------------------------------------------------------------------------
 
-    def _setup(self) -> None:
-        db = self._db
-        db.execute("PRAGMA busy_timeout = 10000")
+    def _setup(self, db: sqlite3.Connection) -> None:
+        db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
+        if self.readonly:
+            self.schema_version = self._schema_version(db)
+            if self.schema_version == 0:
+                self._migrate(db)  # only ever an empty store in memory
+            return
         mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if str(mode).lower() != "wal":
             raise StateError(f"{self.path}: cannot switch to WAL mode (got {mode})")
@@ -292,7 +362,10 @@ class SqliteStateStore:
         # the daemon is mid-write does not queue behind it for an up-to-date schema.
         if self._schema_version(db) == SCHEMA_VERSION:
             return
-        with self._transaction() as cur:
+        self._migrate(db)
+
+    def _migrate(self, db: sqlite3.Connection) -> None:
+        with self._transaction(db) as cur:
             version = self._schema_version(cur)
             if version == 0:
                 for statement in _SCHEMA.split(";"):
@@ -315,16 +388,20 @@ class SqliteStateStore:
         return version
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Cursor]:
+    def _transaction(self, db: sqlite3.Connection | None = None) -> Iterator[sqlite3.Cursor]:
         # IMMEDIATE takes the write lock up front, so two writers queue on busy_timeout rather
         # than one failing with "database is locked" when it upgrades a read lock.
-        with self._lock:
-            cur = self._db.cursor()
+        with self._lock, self._translated("write to"):
+            if db is None:
+                self._check_identity()
+                db = self._db
+            cur = db.cursor()
             cur.execute("BEGIN IMMEDIATE")
             try:
                 yield cur
             except BaseException:
-                cur.execute("ROLLBACK")
+                with suppress(sqlite3.Error):
+                    cur.execute("ROLLBACK")
                 raise
             else:
                 cur.execute("COMMIT")
@@ -332,8 +409,68 @@ class SqliteStateStore:
                 cur.close()
 
     def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
+        with self._lock, self._translated("read"):
+            self._check_identity()
             return self._db.execute(sql, params).fetchall()
+
+    @contextmanager
+    def _translated(self, doing: str) -> Iterator[None]:
+        """SQLite's errors as one-line `StateError`s (exit 2) that say what to do."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            if isinstance(exc, sqlite3.ProgrammingError):
+                raise  # our bug (a closed store), not the file's
+            raise self._explain(exc, doing) from None
+
+    # -- the file's identity ----------------------------------------------------------------
+
+    def _check_identity(self) -> None:
+        """Notices the file deleted or replaced while open, and recreates it (caller locks).
+
+        A deleted file stays readable through the open connection until it is closed, so its
+        content is copied into a new file at the same path: nothing recorded so far is lost.
+        """
+        if self.readonly or self._identity is None:
+            return
+        now = _identity(self.path)
+        if now == self._identity:
+            return
+        if now is None:
+            log.error(
+                "the state database %s was deleted while in use: recreating it with "
+                "everything recorded so far",
+                self.path,
+            )
+            self._recreate()
+        else:
+            log.error(
+                "the state database %s was replaced by another file while in use: using the "
+                "new file from now on",
+                self.path,
+            )
+            old = self._db
+            self._db = self._connect()
+            old.close()
+
+    def _recreate(self) -> None:
+        old = self._db
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.recreate")
+        # Everything still in the write-ahead log goes into the (deleted) file first, so the
+        # copy is complete and no stale -wal is left for the new file to misread.
+        old.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        _create_private(tmp)
+        copy = sqlite3.connect(tmp)
+        try:
+            old.backup(copy)
+        finally:
+            copy.close()
+        old.close()
+        for suffix in ("-wal", "-shm"):
+            with suppress(FileNotFoundError):
+                os.unlink(f"{self.path}{suffix}")
+        os.replace(tmp, self.path)
+        self._db = self._connect()
 
     # -- runs -------------------------------------------------------------------------------
 
@@ -570,8 +707,20 @@ class SqliteStateStore:
         )
         if not rows:
             return {}
-        loaded = json.loads(rows[0][0])
-        return loaded if isinstance(loaded, dict) else {}
+        try:
+            loaded = json.loads(rows[0][0])
+        except ValueError:
+            raise StateError(
+                f"the saved state of job {job!r} in {self.path} is not valid JSON: fix it with "
+                f"sqlite3, or delete it to start the job afresh: DELETE FROM job_state WHERE "
+                f"job = '{job}'"
+            ) from None
+        if not isinstance(loaded, dict):
+            raise StateError(
+                f"the saved state of job {job!r} in {self.path} is not a JSON object: delete "
+                f"it to start the job afresh: DELETE FROM job_state WHERE job = '{job}'"
+            )
+        return loaded
 
     def save_job_state(self, job: str, state: Mapping[str, Any], account: str = "default") -> None:
         """Replaces the job's saved state with `state`, as JSON.
@@ -601,14 +750,54 @@ class SqliteStateStore:
             self._db.close()
 
 
-def open_state(state_dir: Path) -> SqliteStateStore:
-    """Opens (creating when needed) the store in `state_dir`, creating the directory 0700."""
+def open_state(state_dir: Path, *, readonly: bool = False) -> SqliteStateStore:
+    """Opens (creating when needed) the store in `state_dir`, creating the directory 0700.
+
+    Args:
+        state_dir: the folder of `state.sqlite3`.
+        readonly: for readers (`jobs`, `history`): creates nothing, writes nothing, and works
+            on a read-only file system; without a file yet it is an empty store.
+
+    Raises:
+        StateError: the folder cannot be made, or the file cannot be used (one line, exit 2).
+    """
     state_dir = Path(state_dir)
-    private_dir(state_dir)
+    if readonly:
+        store = SqliteStateStore(state_dir / STATE_FILE, readonly=True)
+        if store.schema_version < SCHEMA_VERSION and os.access(state_dir, os.W_OK):
+            # Written by an older version: upgrade it once (a writer's job), then read.
+            store.close()
+            SqliteStateStore(state_dir / STATE_FILE).close()
+            store = SqliteStateStore(state_dir / STATE_FILE, readonly=True)
+        return store
+    try:
+        private_dir(state_dir)
+    except OSError as exc:
+        raise StateError(
+            f"cannot create the state folder {state_dir}: {describe_os_error(exc)}"
+        ) from None
     return SqliteStateStore(state_dir / STATE_FILE)
 
 
 # -- helpers --------------------------------------------------------------------------------
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the file, or None when it is gone."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def _disk_full(path: Path) -> bool:
+    """True when the file system holding `path` has no block left for us."""
+    try:
+        st = os.statvfs(path.parent)
+    except OSError:
+        return False
+    return st.f_bavail == 0
 
 
 def _create_private(path: Path) -> None:

@@ -109,7 +109,7 @@ def collect_status(
     now = now or datetime.now(UTC)
     tz = config.tzinfo()
     pid = daemon_pid(config.state_dir)
-    state = open_state(config.state_dir)
+    state = open_state(config.state_dir, readonly=True)
     stores = token_stores(config)
     try:
         jobs = []

@@ -280,10 +280,15 @@ class TokenStore:
         except OSError as exc:
             raise TokenStoreUnreadable(self.path, exc) from None
         try:
-            return StoredToken.from_json(json.loads(raw))
+            data = json.loads(raw)
         except ValueError:
-            # JSONDecodeError is a ValueError; the message would quote the file, so drop it.
-            raise AuthorizationNeeded(f"token store {self.path} is unreadable") from None
+            # Not even JSON (a truncated or overwritten file); nothing of it is quoted.
+            raise AuthorizationNeeded(f"token store {self.path} is corrupt (not JSON)") from None
+        try:
+            return StoredToken.from_json(data)
+        except ValueError as exc:
+            # from_json's messages name a field, never a value.
+            raise AuthorizationNeeded(f"token store {self.path} is corrupt ({exc})") from None
 
     def signature(self) -> tuple[int, int, int] | None:
         """(inode, mtime_ns, size) of the file: changes whenever anyone replaces it."""

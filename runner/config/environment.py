@@ -19,6 +19,7 @@ from runner.config.fields import show
 from runner.config.located import KeyPath, Problems, Tree, nearest
 from runner.config.messages import unknown_key_message
 from runner.config.models import APP_NAME, DEFAULT_ACCOUNT, HIDDEN_KEYS, Config
+from runner.files import describe_os_error
 
 # systemd LoadCredential= names looked up when the config names neither the value nor a file;
 # a named account's refresh token is `spotify_refresh_token_NAME`.
@@ -75,7 +76,7 @@ def _read_secret(path: Path) -> tuple[str | None, str | None]:
     except UnicodeDecodeError:
         return None, f"cannot read {path}: not UTF-8 text"
     except OSError as exc:
-        return None, f"cannot read {path}: {exc.strerror or type(exc).__name__}"
+        return None, f"cannot read {path}: {describe_os_error(exc)}"
     if not content:
         return None, f"{path} is empty"
     return content, None
@@ -91,6 +92,7 @@ class Preparer:
         self.base_dir = base_dir
         # Where errors about a value read from elsewhere (a secret file) should point.
         self.moved: dict[KeyPath, KeyPath] = {}
+        self.problems_said: set[str] = set()
 
     def error(self, path: KeyPath, message: str, *, at_key: bool = False) -> None:
         positions = self.tree.keys if at_key else self.tree.values
@@ -156,7 +158,7 @@ class Preparer:
                     self.moved[path] = file_path
             elif key not in section and credentials and key in implicit:
                 candidate = Path(credentials) / implicit[key]
-                if candidate.is_file():
+                if self._is_file(candidate, credentials):
                     content, problem = _read_secret(candidate)
                     if problem is not None:
                         self.error(where, f"{key} from $CREDENTIALS_DIRECTORY: {problem}")
@@ -242,6 +244,19 @@ class Preparer:
         path = _expand(raw, self.base_dir, self.env)
         if not Path(raw).is_absolute() and not raw.startswith("~") and credentials:
             in_credentials = Path(credentials) / raw
-            if in_credentials.exists():
+            if self._is_file(in_credentials, credentials, exists=True):
                 return in_credentials
         return path
+
+    def _is_file(self, path: Path, credentials: str, *, exists: bool = False) -> bool:
+        """Whether a credential is there; a folder we may not look into is an error, once."""
+        try:
+            return path.exists() if exists else path.is_file()
+        except OSError as exc:
+            problem = (
+                f"$CREDENTIALS_DIRECTORY ({credentials}) cannot be read: {describe_os_error(exc)}"
+            )
+            if problem not in self.problems_said:
+                self.problems_said.add(problem)
+                self.error(("spotify",), problem)
+            return False

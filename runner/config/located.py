@@ -85,6 +85,16 @@ def nearest(positions: Mapping[KeyPath, Position], path: KeyPath) -> Position:
     return (1, 1)
 
 
+# Values one config may expand to. A real one has hundreds; aliases of aliases of aliases ("billion
+# laughs") reach billions from a few lines, and each would be built and remembered.
+MAX_VALUES = 100_000
+
+
+class _TooBig(Exception):
+    def __init__(self, node: yaml.Node) -> None:
+        self.node = node
+
+
 class Tree:
     """Builds plain Python data from composed YAML nodes, remembering positions.
 
@@ -101,8 +111,12 @@ class Tree:
         self.values: dict[KeyPath, Position] = {}
         self.keys: dict[KeyPath, Position] = {}
         self.broken: set[KeyPath] = set()
+        self.built = 0
 
     def build(self, node: yaml.Node, path: KeyPath, stack: frozenset[int] = frozenset()) -> Any:
+        self.built += 1
+        if self.built > MAX_VALUES:
+            raise _TooBig(node)
         if id(node) in stack:
             self._error(node, path, "an alias refers to itself")
             return None
@@ -198,6 +212,14 @@ def parse(text: str, env: Mapping[str, str], problems: Problems) -> tuple[Any, T
         if root is None:
             return {}, tree
         return tree.build(root, ()), tree
+    except _TooBig as exc:
+        problems.add(
+            _mark(exc.node.start_mark),
+            (),
+            f"the YAML expands to more than {MAX_VALUES} values (aliases of aliases?): "
+            "write the repeated parts out, or nest aliases less",
+        )
+        return None, tree
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         position = _mark(mark) if mark is not None else (1, 1)

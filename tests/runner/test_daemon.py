@@ -110,7 +110,7 @@ def test_retry_after_3600_ends_the_run_and_schedules_a_retry(world: World) -> No
     run = runs[0]
     assert run.status is RunStatus.RATE_LIMITED
     assert run.error is not None
-    assert run.error.startswith("rate-limited by Spotify for 3600s")
+    assert run.error.startswith("rate-limited by Spotify for 1h")
     assert run.ended_at is not None
     assert (run.ended_at - run.started_at).total_seconds() < 30  # not an hour asleep
     log = daemon.wait_log("limited: retrying in 3600s (attempt 2 of 3)")

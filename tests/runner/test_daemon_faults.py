@@ -12,7 +12,7 @@ from daemon_world import World, every
 from faults import read_only, small_disk
 
 from runner.state import RunStatus
-from runner.testing import FakeSpotify
+from runner.testing import FakeSpotify, Fault
 from runner.tokens import TokenStore
 
 
@@ -77,3 +77,34 @@ def test_the_background_refresher_keeps_a_rotated_token_the_disk_refuses(
         # Nothing was lost: the next command carries on from the store.
         assert world.cli("run-job", "tick").returncode == 0
         assert "Traceback" not in daemon.stderr()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("header", [float("inf"), 99999999999999.0])
+def test_an_endless_retry_after_sets_the_hold_and_nothing_fires_into_the_429s(
+    world: World, header: float
+) -> None:
+    world.fake.inject(
+        Fault(method="GET", path="/me/playlists$", status=429, retry_after=header, times=None)
+    )
+    world.write_config({"limited": every(1, job="limited"), "tick": every(1)})
+    daemon = world.daemon()
+    (run,) = world.wait_runs("limited", lambda rs: len(rs) >= 1, what="the limited run")[:1]
+    assert run.status is RunStatus.RATE_LIMITED
+    assert run.error is not None
+    assert run.error.startswith("rate-limited by Spotify for 1d")
+    world.wait_runs(
+        "tick",
+        lambda rs: any("rate-limited this app until" in (r.summary or "") for r in rs),
+        what="a held run",
+    )
+    limited_calls = world.fake.count("GET", "^/v1/me/playlists$")
+    world.wait_runs(
+        "limited", lambda rs: sum(r.status is RunStatus.SKIPPED for r in rs) >= 3, what="holds"
+    )
+    assert world.fake.count("GET", "^/v1/me/playlists$") == limited_calls == 1
+    daemon.send(signal.SIGTERM)
+    assert daemon.wait() == 0
+    log = daemon.stderr()
+    assert "Traceback" not in log
+    assert "machinery failed" not in log

@@ -48,7 +48,7 @@ from runner.testing.harness import JobHarness
             "the authorization lacks scopes user-top-read: run 'spotify-runner auth' to grant them",
             None,
         ),
-        (RateLimited(120.0), RunStatus.RATE_LIMITED, "rate-limited by Spotify for 120s", 120.0),
+        (RateLimited(120.0), RunStatus.RATE_LIMITED, "rate-limited by Spotify for 2m", 120.0),
         (RunTimedOut("late"), RunStatus.TIMED_OUT, "late", None),
         (TransientError("net down"), RunStatus.TRANSIENT, "net down", None),
         (DryRunWrite("refused POST /x"), RunStatus.FAILED, "dry run: refused POST /x", None),

@@ -58,6 +58,12 @@ def restore_logging() -> Iterator[None]:
         ('{"client_secret": "s3cr3t"}', f'{{"client_secret": "{REDACTED}"}}'),
         ("/callback?code=AQcode&state=xyz", f"/callback?code={REDACTED}&state=xyz"),
         ("nothing to hide here", "nothing to hide here"),
+        ("{'code': 'AQcode', 'state': 'x'}", f"{{'code': '{REDACTED}', 'state': 'x'}}"),
+        ("code=AQcode&state=xyz", f"code={REDACTED}&state=xyz"),
+        (f"got code: {'A' * 40}", f"got code: {REDACTED}"),
+        # "code" as an ordinary word is left alone.
+        ("search answered HTTP 414: Error code: 414", "search answered HTTP 414: Error code: 414"),
+        ("the child ended with exit code=3", "the child ended with exit code=3"),
     ],
 )
 def test_secret_shapes_are_redacted(text: str, expected: str) -> None:

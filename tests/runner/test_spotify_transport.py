@@ -14,7 +14,7 @@ from pydantic import SecretStr
 
 from runner.config import SpotifyConfig
 from runner.errors import DryRunWrite, RateLimited, RunTimedOut, TransientError
-from runner.spotify import RunnerSession, make_client, spotify_error_message
+from runner.spotify import MAX_RETRY_AFTER, RunnerSession, make_client, spotify_error_message
 from runner.testing import FakeSpotify, Fault
 from runner.tokens import TokenManager, TokenStore
 
@@ -117,6 +117,23 @@ def test_429_with_long_retry_after_fails_at_once(fake: FakeSpotify, tokens: Toke
     assert info.value.retry_after == 3600
     assert "QUOTA_EXCEEDED" in str(info.value)
     assert len(api_requests(fake)) == 1
+
+
+@pytest.mark.parametrize("header", [float("inf"), 99999999999999.0])
+def test_an_endless_retry_after_is_held_for_the_cap_and_said_plainly(
+    fake: FakeSpotify, tokens: TokenManager, header: float
+) -> None:
+    slept: list[float] = []
+    client = make_client(tokens, fake.api_url, sleep=slept.append)
+    fake.inject(Fault("GET", "/me/?$", status=429, retry_after=header))
+    with pytest.raises(RateLimited) as info:
+        client.me()
+    assert slept == []
+    assert info.value.retry_after == MAX_RETRY_AFTER  # a finite hold that can be set
+    message = str(info.value)
+    assert message.startswith("rate-limited by Spotify for 1d (")
+    assert "infs" not in message
+    assert "held for the 1d cap" in message
 
 
 def test_retry_after_is_never_slept_past_the_deadline(

@@ -196,6 +196,8 @@ def retry_after_header(fault: Fault) -> str | None:
     if not send:
         return None
     seconds = DEFAULT_RETRY_AFTER if fault.retry_after is None else fault.retry_after
+    if not math.isfinite(seconds):
+        return str(seconds)  # "inf": what a broken server might send
     return str(max(1, math.ceil(seconds)))
 
 
