@@ -224,11 +224,11 @@ def test_listenbrainz_rate_limit_headers_are_honoured(
     assert paged.error is not None
     assert paged.error.startswith("ListenBrainz asked to wait")
     assert paged.retry_after is not None
-    assert 25 <= paged.retry_after <= 30
+    assert 5 < paged.retry_after <= 30  # the window's reset, whatever the machine's speed
     assert harness.state() == state
     assert refused.status is RunStatus.TRANSIENT
     assert refused.retry_after is not None
-    assert 25 <= refused.retry_after <= 30
+    assert 5 < refused.retry_after <= 30
 
 
 def test_listenbrainz_top_and_stats_not_ready(
