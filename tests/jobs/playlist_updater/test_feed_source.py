@@ -7,7 +7,6 @@ playlist table) and served by `FeedServer` on 127.0.0.1; the job runs as the dae
 from __future__ import annotations
 
 import gzip
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,9 +23,8 @@ JOB = "playlist_updater"
 
 
 @pytest.fixture
-def feeds() -> Iterator[FeedServer]:
-    with FeedServer() as server:
-        yield server
+def feeds(feed_server: FeedServer) -> FeedServer:
+    return feed_server  # the installed pytest plugin's fixture
 
 
 def searches(fake: FakeSpotify) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,15 +16,13 @@ JOB = "playlist_updater"
 
 
 @pytest.fixture
-def lastfm() -> Iterator[FakeLastfm]:
-    with FakeLastfm() as server:
-        yield server
+def lastfm(fake_lastfm: FakeLastfm) -> FakeLastfm:
+    return fake_lastfm  # the installed pytest plugin's fixture
 
 
 @pytest.fixture
-def listenbrainz() -> Iterator[FakeListenBrainz]:
-    with FakeListenBrainz() as server:
-        yield server
+def listenbrainz(fake_listenbrainz: FakeListenBrainz) -> FakeListenBrainz:
+    return fake_listenbrainz  # the installed pytest plugin's fixture
 
 
 def searches(fake: FakeSpotify) -> int:
