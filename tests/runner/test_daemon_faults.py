@@ -108,3 +108,31 @@ def test_an_endless_retry_after_sets_the_hold_and_nothing_fires_into_the_429s(
     log = daemon.stderr()
     assert "Traceback" not in log
     assert "machinery failed" not in log
+
+
+@pytest.mark.slow
+def test_a_state_database_deleted_under_the_daemon_is_noticed_and_recreated(
+    world: World,
+) -> None:
+    world.write_config({"tick": every(1)})
+    daemon = world.daemon()
+    daemon.wait_started()
+    before = world.wait_runs("tick", lambda rs: len(rs) >= 2, what="runs before the deletion")
+    db = world.state_dir / "state.sqlite3"
+    db.unlink()
+    log = daemon.wait_log("was deleted while in use", timeout=20)
+    assert "ERROR" in log
+    assert str(db) in log
+    # Nothing recorded before is lost, and what comes after lands in the new file.
+    after = world.wait_runs(
+        "tick", lambda rs: len(rs) >= len(before) + 3, what="runs after the deletion"
+    )
+    assert [r.id for r in after[: len(before)]] == [r.id for r in before]
+    state = world.state_dir / "state.sqlite3"
+    daemon.send(signal.SIGTERM)
+    assert daemon.wait() == 0
+    assert state.exists()
+    restarted = world.runs("tick")
+    assert len(restarted) >= len(after)
+    assert world.cli("jobs").returncode == 0
+    assert "Traceback" not in daemon.stderr()
