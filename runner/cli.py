@@ -35,7 +35,7 @@ from runner.logs import RedactingFilter, setup_logging
 if TYPE_CHECKING:
     from runner.config import Config
     from runner.loader import LoadedJob
-    from runner.tokens import TokenManager, TokenStore
+    from runner.tokens import TokenManager
 
 log = logging.getLogger("runner")
 
@@ -72,12 +72,6 @@ class Session:
         from runner.accounts import pick_account
 
         return pick_account(self.config(), given)
-
-    def token_store(self, account: str) -> TokenStore:
-        """The token store of `account`."""
-        from runner.accounts import token_store
-
-        return token_store(self.config(), account)
 
     def token_manager(self, account: str) -> TokenManager:
         """A token manager over the account's store, seeded from its config token if needed."""
@@ -323,6 +317,11 @@ def token(session: Session, account_name: str | None) -> None:
 @pass_session
 def run_daemon(session: Session) -> None:
     """Runs the daemon in the foreground (what systemd starts)."""
+    from runner.lazy import defer
+
+    # Nothing before READY=1 needs spotipy (and the redis it imports): the daemon loads it
+    # right after READY=1 (runner.lazy).
+    defer("spotipy")
     from runner.daemon import Daemon
 
     daemon = Daemon(session.config_path, redactor=session.redactor)

@@ -29,6 +29,7 @@ from runner.config import DEFAULT_ACCOUNT, Config, load_config
 from runner.errors import ConfigError, RunnerError
 from runner.execution import RETRYABLE, Executor, utcnow
 from runner.holds import current_hold
+from runner.lazy import load_deferred
 from runner.loader import LoadedJob, load_jobs
 from runner.lock import DaemonLock
 from runner.logs import RedactingFilter
@@ -186,6 +187,7 @@ class Daemon:
             self.config.state_dir,
         )
         self.notifier.ready(self._status_text())
+        load_deferred()  # what `run` deferred to keep the way to READY=1 short
         try:
             return self._main_loop()
         finally:

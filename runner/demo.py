@@ -1,8 +1,11 @@
 """`spotify-runner demo`: the real daemon, the real `auth` flow, against the embedded fake Spotify.
 
 It takes `config.example.yaml`, points it at a fake Spotify on 127.0.0.1, shortens every schedule
-to a few seconds, authorizes through a scripted browser, and runs the daemon as a subprocess while
-a pretend radio station plays songs. Then it shows `spotify-runner jobs` and the playlists.
+to a few seconds, and adds a second account: the example's jobs run as alice, and bob has a
+playlist job of his own. Both authorize through a scripted browser, and the daemon runs as a
+subprocess while a pretend radio station plays songs. Midway bob removes the app's access: his
+job ends as needs_auth while alice's keep running, until `auth --account bob` brings it back,
+with no restart. Then it shows `spotify-runner jobs` and each account's playlists.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from runner.testing.spinitron import FakeSpinitron
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.yaml"
 USER = "alice"
+OTHER = "bob"
+OTHER_JOB = "bob-liked"
 # How long the demo may run past its --seconds while a job has not finished its first run yet.
 EXTRA_WAIT = 60.0
 
@@ -51,7 +56,9 @@ def _seed(fake: FakeSpotify) -> list[str]:
     fake.set_top_tracks(USER, "short_term", uris[60:110])
     for uri in uris[110:140]:
         fake.add_play(USER, uri)
-    return uris[140:]
+    fake.add_user(OTHER, "Bob")
+    fake.save_tracks(OTHER, uris[380:])
+    return uris[140:380]
 
 
 def _line_for(fake: FakeSpotify, uri: str, rng: random.Random) -> str:
@@ -99,6 +106,18 @@ def _demo_config(
     data["state_dir"] = str(workdir / "state")
     data.pop("jobs_dir", None)
     data.setdefault("jobs", {})["station"] = _station_job(station)
+    data["accounts"] = {USER: {}, OTHER: {}}
+    for job in data["jobs"].values():
+        job["account"] = USER
+    data["jobs"][OTHER_JOB] = {
+        "job": "playlist_updater",
+        "account": OTHER,
+        "options": {
+            "playlist": {"name": "Bob's liked songs", "public": True},
+            "sources": [{"saved_tracks": {}}],
+            "mode": "replace",
+        },
+    }
     for i, job in enumerate(data.get("jobs", {}).values()):
         job["schedule"] = {"every": f"{every + i % 4}s"}  # staggered, none longer than 6s
         job["catch_up"] = False
@@ -164,10 +183,22 @@ def _feeds_of(config_path: Path) -> list[Path]:
     return feeds
 
 
-def _has_run(job: str, lines: list[str]) -> bool:
-    """Whether the daemon's log shows a finished run of the job (its run line: 'JOB: STATUS in')."""
-    prefix = f"{job}: "
-    return any("runner.execution" in line and prefix in line and " in " in line for line in lines)
+def _has_run(job: str, lines: list[str], status: str = "", after: int = 0) -> bool:
+    """Whether the daemon's log shows a finished run of the job (its run line: 'JOB: STATUS in'),
+    with that status if given, among the lines from `after` on."""
+    prefix = f"{job}: {status}"
+    return any(
+        "runner.execution" in line and prefix in line and " in " in line for line in lines[after:]
+    )
+
+
+def _wait_until(check: Any, limit: float, daemon: subprocess.Popen[str]) -> bool:
+    deadline = time.monotonic() + limit
+    while daemon.poll() is None and time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.2)
+    return bool(check())
 
 
 def _pump(stream: Any, lines: list[str]) -> None:
@@ -228,12 +259,14 @@ def _run(
     )
     env.pop("SPOTIFY_RUNNER_CONFIG", None)
     _say(f"Fake Spotify on {fake.base_url}; demo files in {workdir}")
-    _say("\n1. spotify-runner auth   (a scripted browser approves the consent page)")
-    done = _cli(config, env, "auth", "--timeout", "30")
-    for line in (done.stdout + done.stderr).strip().splitlines():
-        _say("   " + line)
-    if done.returncode != 0:
-        return done.returncode
+    _say(
+        f"\n1. spotify-runner auth --account {USER}, then --account {OTHER}   (a scripted "
+        "browser approves each consent page, as that user)"
+    )
+    for user in (USER, OTHER):
+        code = _authorize(fake, config, env, user)
+        if code != 0:
+            return code
 
     _say(
         f"\n2. spotify-runner run   (the daemon, for {seconds:.0f}s; the radio plays a song "
@@ -251,10 +284,11 @@ def _run(
     pump = threading.Thread(target=_pump, args=(daemon.stderr, lines), daemon=True)
     pump.start()
     radio.start()
+    start = time.monotonic()
+    revoked = _revoke_and_reauthorize(fake, config, env, daemon, lines)
     # At least `seconds`, then until every job has finished a run (a loaded machine may be slow
     # to reach the longest interval), but never more than EXTRA_WAIT beyond.
     names = list(yaml.safe_load(config.read_text())["jobs"])
-    start = time.monotonic()
     while daemon.poll() is None:
         elapsed = time.monotonic() - start
         if elapsed >= seconds + EXTRA_WAIT or (
@@ -274,22 +308,78 @@ def _run(
     for line in status.stdout.strip().splitlines():
         _say("   " + line)
 
-    _say("\n4. The playlists on the (fake) account")
-    for pid in fake.user_playlist_ids(USER):
-        uris = fake.playlist_uris(pid)
-        _say(f"   {fake.playlist_details(pid)['name']}: {len(uris)} tracks, top 3:")
-        for uri in uris[:3]:
-            track = fake.track(uri)
-            _say(f"     {track['artists'][0]['name']} - {track['name']}")
-    return _verdict(code, _cli(config, env, "jobs", "--json"))
+    _say("\n4. Each account's playlists on the (fake) Spotify")
+    for user in (USER, OTHER):
+        _say(f"   {user}:")
+        for pid in fake.user_playlist_ids(user):
+            uris = fake.playlist_uris(pid)
+            _say(f"     {fake.playlist_details(pid)['name']}: {len(uris)} tracks, top 3:")
+            for uri in uris[:3]:
+                track = fake.track(uri)
+                _say(f"       {track['artists'][0]['name']} - {track['name']}")
+    history = _cli(config, env, "history", "--json", "--limit", "1000")
+    return _verdict(code, _cli(config, env, "jobs", "--json"), history, revoked)
 
 
-def _verdict(daemon_code: int, status: subprocess.CompletedProcess[str]) -> int:
-    """0 when the daemon stopped cleanly and every job's last run was ok."""
+def _authorize(fake: FakeSpotify, config: Path, env: dict[str, str], user: str) -> int:
+    fake.authorize_as = user  # who is logged in to Spotify in the browser
+    done = _cli(config, env, "auth", "--account", user, "--timeout", "30")
+    shown = [line for line in done.stdout.splitlines() if not line.startswith(("Opening", "http"))]
+    for line in shown + done.stderr.strip().splitlines():
+        _say("   " + line)
+    return done.returncode
+
+
+def _revoke_and_reauthorize(
+    fake: FakeSpotify,
+    config: Path,
+    env: dict[str, str],
+    daemon: subprocess.Popen[str],
+    lines: list[str],
+) -> bool:
+    """Bob removes the app's access, then authorizes again; the daemon keeps running.
+
+    Returns:
+        True when bob's job went from needs_auth back to ok without a restart.
+    """
+    if not _wait_until(lambda: _has_run(OTHER_JOB, lines, "ok"), EXTRA_WAIT, daemon):
+        return False
+    _say(f"\n   >> {OTHER} removes spotify-runner's access in his Spotify account settings")
+    fake.revoke_user(OTHER)
+    mark = len(lines)
+    if not _wait_until(lambda: _has_run(OTHER_JOB, lines, "needs auth", mark), EXTRA_WAIT, daemon):
+        return False
+    _say(f"\n   >> spotify-runner auth --account {OTHER}   (while the daemon runs)")
+    if _authorize(fake, config, env, OTHER) != 0:
+        return False
+    mark = len(lines)
+    return _wait_until(lambda: _has_run(OTHER_JOB, lines, "ok", mark), EXTRA_WAIT, daemon)
+
+
+def _verdict(
+    daemon_code: int,
+    status: subprocess.CompletedProcess[str],
+    history: subprocess.CompletedProcess[str],
+    revoked: bool,
+) -> int:
+    """0 when the daemon stopped cleanly, every job's last run was ok, bob's job came back after
+    his revocation, and no run of alice's was anything but ok."""
     jobs = json.loads(status.stdout)["jobs"] if status.returncode == 0 else []
     bad = [j["name"] for j in jobs if (j["last_run"] or {}).get("status") != "ok"]
-    if daemon_code != 0 or not jobs or bad:
-        _say(f"\ndemo failed: daemon exit {daemon_code}; jobs not ok: {', '.join(bad) or '-'}")
+    runs = json.loads(history.stdout) if history.returncode == 0 else []
+    disturbed = sorted(
+        {r["job"] for r in runs if r["account"] == USER and r["status"] not in ("ok", "skipped")}
+    )
+    if daemon_code != 0 or not jobs or bad or disturbed or not revoked:
+        _say(
+            f"\ndemo failed: daemon exit {daemon_code}; jobs not ok: {', '.join(bad) or '-'}; "
+            f"{USER}'s jobs disturbed: {', '.join(disturbed) or '-'}; "
+            f"{OTHER} revoked and back: {'yes' if revoked else 'no'}"
+        )
         return 1
-    _say(f"\nEvery job ran ok ({len(jobs)} jobs); the daemon stopped cleanly on SIGTERM.")
+    _say(
+        f"\nEvery job ran ok ({len(jobs)} jobs); {OTHER}'s job paused while his access was "
+        f"revoked and came back after 'auth --account {OTHER}', while {USER}'s jobs never "
+        "stopped; the daemon stopped cleanly on SIGTERM."
+    )
     return 0

@@ -19,9 +19,20 @@ def test_demo_runs_every_example_job_and_exits_0() -> None:
     )
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
-    assert "Authorized Alice (alice)" in out or "authorized Alice (alice)" in out
-    for job in ("hello", "radio", "liked-mirror", "weekly-top", "station"):
+    assert "authorized Alice (alice) as account alice" in out
+    assert "authorized Bob (bob) as account bob" in out
+    for job in ("hello", "radio", "liked-mirror", "weekly-top", "station", "bob-liked"):
         assert f"   {job}: ok in " in out, job
+    # Bob's access is revoked midway: his job pauses, alice's go on, auth brings his back.
+    revoked = out.index(">> bob removes spotify-runner's access")
+    refused = out.index(
+        "bob-liked: needs auth in", revoked
+    )  # only bob's job, and only after the revocation
+    assert "needs auth" not in out[:revoked]
+    reauthorized = out.index(">> spotify-runner auth --account bob", refused)
+    assert "   bob-liked: ok in " in out[reauthorized:]
+    assert "alice's jobs never stopped" in out
+    assert "   account bob: Bob (bob), authorized" in out
     assert "created playlist 'Radio plays'" in out
     assert "created playlist 'Station spins'" in out  # fed by the Spinitron fake
     assert "1 unmatched" in out  # the line no search can match is reported
