@@ -590,3 +590,25 @@ def test_a_feed_that_drips_is_cut_at_the_runs_deadline(
     assert outcome.status is RunStatus.TIMED_OUT, outcome.error
     assert took < 60  # the drip alone would last 120 s
     assert fake.playlist_uris(pid) == []
+
+
+def test_a_feed_where_only_some_items_have_a_time_is_read_as_a_log(
+    fake: FakeSpotify, harness: JobHarness, feeds: FeedServer
+) -> None:
+    uris = catalog(fake)
+    undated = RSS.replace("<pubDate>Tue, 01 Dec 2026 20:05:00 GMT</pubDate>", "")
+    feeds.serve("/plays.rss", undated, "application/rss+xml")
+    pid = fake.add_playlist()
+    options = {
+        "playlist": pid,
+        "sources": [{"feed": {"url": feeds.url("/plays.rss"), "order": "newest_first"}}],
+        "mode": "append",
+        "position": "bottom",
+        "dedupe": False,
+    }
+    assert harness.run(JOB, options).status is RunStatus.OK
+    assert fake.playlist_uris(pid) == [uris["iko"], uris["pocky"], uris["tipitina"]]
+    feeds.serve("/plays.rss", undated + " ", "application/rss+xml")  # changed, nothing new
+    again = harness.run(JOB, options)
+    assert again.status is RunStatus.OK, again.error
+    assert fake.playlist_uris(pid) == [uris["iko"], uris["pocky"], uris["tipitina"]]
