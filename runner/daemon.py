@@ -42,7 +42,7 @@ from runner.schedule import (
     slot_of,
 )
 from runner.sdnotify import Notifier
-from runner.state import RunStatus, StateStore, open_state
+from runner.state import RunStatus, StateStore, open_store
 from runner.tokens import TokenManager
 
 log = logging.getLogger("runner.daemon")
@@ -150,7 +150,7 @@ class Daemon:
             lock.release()
 
     def _serve(self) -> int:
-        self.state = open_state(self.config.state_dir)
+        self.state = open_store(self.config)
         interrupted = self.state.mark_interrupted(self.now())
         if interrupted:
             log.warning("%d run(s) were interrupted by the last stop", interrupted)
