@@ -28,6 +28,7 @@ from runner.accounts import token_manager, token_managers
 from runner.config import DEFAULT_ACCOUNT, Config, load_config
 from runner.errors import ConfigError, RunnerError
 from runner.execution import RETRYABLE, Executor, utcnow
+from runner.holds import current_hold
 from runner.lazy import load_deferred
 from runner.loader import LoadedJob, load_jobs
 from runner.lock import DaemonLock
@@ -87,7 +88,6 @@ class Daemon:
         # Each scheduled job's trigger without jitter: names the slot a regular run stands for.
         self._exact: dict[str, BaseTrigger] = {}
         self._inflight = 0
-        self._rate_limited_until: datetime | None = None
         self._inflight_cv = threading.Condition()
         self.abandoned = 0
         self.config: Config
@@ -154,6 +154,14 @@ class Daemon:
         interrupted = self.state.mark_interrupted(self.now())
         if interrupted:
             log.warning("%d run(s) were interrupted by the last stop", interrupted)
+        hold = current_hold(self.state, self.now())
+        if hold is not None:
+            until = hold.until.astimezone(self.config.tzinfo())
+            log.warning(
+                "Spotify rate-limited this app before the restart (%s): every job waits until %s",
+                hold.reason,
+                f"{until:%Y-%m-%d %H:%M:%S %Z}",
+            )
         self.tokens = token_managers(self.config, spend_when_unwritable=_SPEND_WHEN_UNWRITABLE)
         for tokens in self.tokens.values():
             self._announce_auth(tokens)
@@ -271,12 +279,14 @@ class Daemon:
         job = self.jobs.get(name)
         if job is None or self._stopping.is_set():
             return
-        held = self._rate_limited_until
-        if held is not None and self.now() < held:
+        hold = current_hold(self.state, self.now())
+        if hold is not None:
             # Spotify's rate limit is per app: a run now would only meet another 429 and
             # prolong it. The rate-limited job's own retry is scheduled for when it ends.
-            until = held.astimezone(self.config.tzinfo())
-            reason = f"Spotify rate-limited this app until {until:%Y-%m-%d %H:%M:%S %Z}"
+            until = hold.until.astimezone(self.config.tzinfo())
+            reason = (
+                f"Spotify rate-limited this app until {until:%Y-%m-%d %H:%M:%S %Z} ({hold.reason})"
+            )
             self.state.record_skipped(
                 name,
                 scheduled_at=scheduled_at or self._slot(name),
@@ -308,8 +318,6 @@ class Daemon:
             )
             if outcome.status is RunStatus.SKIPPED:
                 log.warning("%s: skipped, %s", name, outcome.summary)
-            if outcome.status is RunStatus.RATE_LIMITED and outcome.retry_after:
-                self._hold(outcome.retry_after)
             if outcome.status in RETRYABLE and attempt <= job.config.retries:
                 self._schedule_retry(job, attempt, outcome.retry_after, scheduled)
         except RunnerError as exc:
@@ -328,13 +336,6 @@ class Daemon:
         exact = self._exact.get(name)
         now = self.now()
         return slot_of(exact, now) if exact is not None else now
-
-    def _hold(self, retry_after: float) -> None:
-        """Holds every job until Spotify's Retry-After has passed."""
-        until = self.now() + timedelta(seconds=retry_after)
-        with self._inflight_cv:
-            if self._rate_limited_until is None or until > self._rate_limited_until:
-                self._rate_limited_until = until
 
     def _schedule_retry(
         self, job: LoadedJob, attempt: int, retry_after: float | None, scheduled_at: datetime | None
@@ -402,9 +403,10 @@ class Daemon:
                 prefix += (
                     f"NEEDS ATTENTION: the new Spotify token{whose} is not saved ({unsaved}); "
                 )
-        held = self._rate_limited_until
-        if held is not None and self.now() < held:
-            prefix += f"rate-limited until {held.astimezone(self.config.tzinfo()):%H:%M:%S}; "
+        hold = current_hold(self.state, self.now())
+        if hold is not None:
+            until = hold.until.astimezone(self.config.tzinfo())
+            prefix += f"rate-limited until {until:%H:%M:%S} ({hold.reason}); "
         local = when.astimezone(self.config.tzinfo())
         return f"{prefix}next run: {name} at {local:%Y-%m-%d %H:%M:%S %Z}"
 

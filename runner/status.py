@@ -14,6 +14,7 @@ from typing import Any
 from runner.accounts import token_stores
 from runner.config import DEFAULT_ACCOUNT, Config, SpotifyConfig
 from runner.errors import MissingScopes, RunnerError
+from runner.holds import current_hold
 from runner.lock import daemon_pid
 from runner.schedule import next_fire_times, plan, slot_history
 from runner.spotify import make_client
@@ -112,6 +113,7 @@ def collect_status(
     state = open_store(config, readonly=True)
     stores = token_stores(config)
     try:
+        hold = current_hold(state, now)
         jobs = []
         last_runs: dict[str, list[RunRecord]] = {name: [] for name in config.accounts}
         for name, job in config.jobs.items():
@@ -171,6 +173,9 @@ def collect_status(
         **({"hint": hint} if hint else {}),
         "daemon": {"running": pid is not None, "pid": pid if pid and pid > 0 else None},
         "accounts": accounts,
+        "rate_limit": None
+        if hold is None
+        else {"until": _iso(hold.until.astimezone(tz)), "reason": hold.reason},
         "jobs": jobs,
     }
 
@@ -196,6 +201,10 @@ def format_status(status: dict[str, Any]) -> str:
         f"daemon: running (PID {daemon['pid']})" if daemon["running"] else "daemon: not running"
     )
     lines.extend(_account_line(acct) for acct in status["accounts"])
+    held = status.get("rate_limit")
+    if held:
+        until = held["until"][:19].replace("T", " ")
+        lines.append(f"spotify: rate-limited until {until} ({held['reason']}): every job waits")
     lines.append("")
     header = ("JOB", "ACCOUNT", "MODULE", "SCHEDULE", "NEXT RUN", "LAST RUN")
     rows = [header]

@@ -291,34 +291,31 @@ class SqliteStateStore(SqlStore):
                 "everything recorded so far",
                 self.path,
             )
-            self._recreate()
         else:
             log.error(
                 "the state database %s was replaced by another file while in use: using the "
                 "new file from now on",
                 self.path,
             )
-            old = self._db
-            self._db = self._connect()
-            old.close()
-
-    def _recreate(self) -> None:
         old = self._db
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.recreate")
-        # Everything still in the write-ahead log goes into the (deleted) file first, so the
-        # copy is complete and no stale -wal is left for the new file to misread.
+        # Everything in the write-ahead log goes into the old file first, and the log is
+        # emptied: a -wal left at the path would otherwise be read as the new file's.
         old.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        _create_private(tmp)
-        copy = sqlite3.connect(tmp)
-        try:
-            old.backup(copy)
-        finally:
-            copy.close()
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.recreate")
+        if now is None:
+            # A deleted file stays readable through the open connection: copy it whole.
+            _create_private(tmp)
+            copy = sqlite3.connect(tmp)
+            try:
+                old.backup(copy)
+            finally:
+                copy.close()
         old.close()
         for suffix in ("-wal", "-shm"):
             with suppress(FileNotFoundError):
                 os.unlink(f"{self.path}{suffix}")
-        os.replace(tmp, self.path)
+        if now is None:
+            os.replace(tmp, self.path)
         self._db = self._connect()
 
     # -- runs -------------------------------------------------------------------------------

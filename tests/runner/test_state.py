@@ -104,3 +104,44 @@ def test_a_second_process_reads_while_this_one_writes(tmp_path: Path) -> None:
         assert out.stdout.strip() == "first"
     finally:
         store.close()
+
+
+def test_a_file_deleted_while_open_is_recreated_with_everything_in_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = open_state(tmp_path)
+    try:
+        first = store.start_run("a", scheduled_at=None, started_at=T0)
+        store.save_job_state("a", {"n": 1})
+        (tmp_path / "state.sqlite3").unlink()
+        second = store.start_run("a", scheduled_at=None, started_at=T0)
+        assert "was deleted while in use" in caplog.text
+        assert (tmp_path / "state.sqlite3").exists()
+    finally:
+        store.close()
+    reopened = open_state(tmp_path)
+    try:
+        assert [r.id for r in reopened.runs("a")] == [second, first]
+        assert reopened.load_job_state("a") == {"n": 1}
+    finally:
+        reopened.close()
+    assert stat.S_IMODE((tmp_path / "state.sqlite3").stat().st_mode) == 0o600
+
+
+def test_a_file_replaced_while_open_is_used_from_then_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = open_state(tmp_path)
+    other = tmp_path / "other"
+    other.mkdir()
+    restored = open_state(other)
+    restored.start_run("restored", scheduled_at=None, started_at=T0)
+    restored.close()
+    try:
+        store.start_run("a", scheduled_at=None, started_at=T0)
+        os.replace(other / "state.sqlite3", tmp_path / "state.sqlite3")
+        # The restored file is what is read (and written) from now on.
+        assert [r.job for r in store.runs(None)] == ["restored"]
+        assert "replaced by another file" in caplog.text
+    finally:
+        store.close()
