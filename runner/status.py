@@ -16,6 +16,7 @@ from runner.config import DEFAULT_ACCOUNT, Config, SpotifyConfig
 from runner.errors import MissingScopes, RunnerError
 from runner.holds import current_hold
 from runner.lock import daemon_pid
+from runner.pause import paused_since
 from runner.schedule import next_fire_times, plan, slot_history
 from runner.spotify import make_client
 from runner.state import STATE_FILE, RunRecord, RunStatus, open_store
@@ -118,6 +119,7 @@ def collect_status(
         last_runs: dict[str, list[RunRecord]] = {name: [] for name in config.accounts}
         for name, job in config.jobs.items():
             last = state.last_run(name, account=job.account)
+            paused = paused_since(state, name, job.account)
             if last is not None:
                 last_runs[job.account].append(last)
             next_run = None
@@ -135,6 +137,8 @@ def collect_status(
                     "job": job.job,
                     "schedule": job.schedule.describe(),
                     "enabled": job.enabled,
+                    "paused": paused is not None,
+                    "paused_since": _iso(paused.astimezone(tz)) if paused else None,
                     "next_run": _iso(next_run.astimezone(tz)) if next_run else None,
                     "last_run": None
                     if last is None
@@ -220,6 +224,8 @@ def format_status(status: dict[str, Any]) -> str:
         next_text = job["next_run"][:19].replace("T", " ") if job["next_run"] else "-"
         if not job["enabled"]:
             next_text = "disabled"
+        elif job["paused"]:
+            next_text = f"paused ({next_text})" if job["next_run"] else "paused"
         rows.append(
             (job["name"], job["account"], job["job"], job["schedule"], next_text, last_text)
         )
