@@ -28,6 +28,7 @@ from runner.accounts import token_manager, token_managers
 from runner.config import DEFAULT_ACCOUNT, Config, load_config
 from runner.errors import ConfigError, RunnerError, UsageError
 from runner.execution import RETRYABLE, Executor, utcnow
+from runner.files import describe_os_error
 from runner.holds import current_hold
 from runner.lazy import load_deferred
 from runner.loader import LoadedJob, load_jobs
@@ -44,7 +45,7 @@ from runner.schedule import (
     slot_of,
 )
 from runner.sdnotify import Notifier
-from runner.state import RunStatus, StateStore, open_state
+from runner.state import RunStatus, StateStore, open_store
 from runner.tokens import TokenManager
 
 log = logging.getLogger("runner.daemon")
@@ -152,7 +153,7 @@ class Daemon:
             lock.release()
 
     def _serve(self) -> int:
-        self.state = open_state(self.config.state_dir)
+        self.state = open_store(self.config)
         interrupted = self.state.mark_interrupted(self.now())
         if interrupted:
             log.warning("%d run(s) were interrupted by the last stop", interrupted)
@@ -344,6 +345,10 @@ class Daemon:
         except RunnerError as exc:
             # Expected trouble (the state database refused, a job's state is corrupt): one line.
             log.error("%s: %s", name, exc)
+        except OSError as exc:
+            # The state directory refused (its run lock, say): e.g. another user took it over.
+            where = f" {exc.filename}" if exc.filename else ""
+            log.error("%s: not run: cannot use%s: %s", name, where, describe_os_error(exc))
         except Exception:
             log.exception("%s: the run machinery failed", name)
         finally:
