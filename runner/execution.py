@@ -42,7 +42,7 @@ from runner.lock import JobLock
 from runner.logs import RedactingFilter
 from runner.runlog import RunLog, RunLogCapture
 from runner.spotify import RequestObserver, make_client, spotify_error_message
-from runner.state import RunRecord, RunStatus, StateError, StateStore, open_state
+from runner.state import RunRecord, RunStatus, StateError, StateStore, open_store
 from runner.tokens import TokenManager
 
 log = logging.getLogger("runner.execution")
@@ -371,7 +371,7 @@ def run_once(
     redactor: RedactingFilter | None = None,
 ) -> RunOutcome:
     """One manual run (`spotify-runner run-job`), recorded in the history."""
-    state = open_state(config.state_dir)
+    state = open_store(config)
     try:
         executor = Executor(
             config, tokens, state, redactor=redactor, holder=f"run-job (PID {os.getpid()})"

@@ -19,7 +19,7 @@ from runner.lock import daemon_pid
 from runner.pause import paused_since
 from runner.schedule import next_fire_times, plan, slot_history
 from runner.spotify import make_client
-from runner.state import STATE_FILE, RunRecord, RunStatus, open_state
+from runner.state import STATE_FILE, RunRecord, RunStatus, open_store
 from runner.tokens import TokenManager, TokenStore
 
 WARN_DAYS = 14
@@ -111,7 +111,7 @@ def collect_status(
     now = now or datetime.now(UTC)
     tz = config.tzinfo()
     pid = daemon_pid(config.state_dir)
-    state = open_state(config.state_dir, readonly=True)
+    state = open_store(config, readonly=True)
     stores = token_stores(config)
     try:
         hold = current_hold(state, now)
