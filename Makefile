@@ -26,6 +26,7 @@ test: lint
 	$(BIN)/pytest
 
 bench: $(STAMP)
+	$(BIN)/python bench/bench_ready.py
 	$(BIN)/python bench/bench_planner.py
 	$(BIN)/python bench/bench_playlist_updater.py
 	$(BIN)/python bench/bench_matching.py

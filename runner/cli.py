@@ -35,7 +35,7 @@ from runner.logs import RedactingFilter, setup_logging
 if TYPE_CHECKING:
     from runner.config import Config
     from runner.loader import LoadedJob
-    from runner.tokens import TokenManager, TokenStore
+    from runner.tokens import TokenManager
 
 log = logging.getLogger("runner")
 
@@ -75,12 +75,6 @@ class Session:
         from runner.accounts import pick_account
 
         return pick_account(self.config(), given)
-
-    def token_store(self, account: str) -> TokenStore:
-        """The token store of `account`."""
-        from runner.accounts import token_store
-
-        return token_store(self.config(), account)
 
     def token_manager(self, account: str) -> TokenManager:
         """A token manager over the account's store, seeded from its config token if needed."""
@@ -326,6 +320,11 @@ def token(session: Session, account_name: str | None) -> None:
 @pass_session
 def run_daemon(session: Session) -> None:
     """Runs the daemon in the foreground (what systemd starts)."""
+    from runner.lazy import defer
+
+    # Nothing before READY=1 needs spotipy (and the redis it imports): the daemon loads it
+    # right after READY=1 (runner.lazy).
+    defer("spotipy")
     from runner.daemon import Daemon
 
     daemon = Daemon(session.config_path, redactor=session.redactor)
@@ -362,6 +361,41 @@ def run_job(session: Session, name: str, dry_run: bool) -> None:
         sys.exit(EXIT_JOB_FAILED)
     _echo(outcome.line())
     sys.exit(exit_code_for(outcome.status))
+
+
+def _set_paused(session: Session, name: str, *, paused: bool) -> None:
+    from runner.pause import pause, resume
+    from runner.state import open_state
+
+    config = session.config()
+    if name not in config.jobs:
+        known = ", ".join(config.jobs) or "none"
+        raise UsageError(f"no job named '{name}' in {config.source} (configured: {known})")
+    state = open_state(config.state_dir)
+    try:
+        changed = (pause if paused else resume)(state, name, config.account_of(name))
+    finally:
+        state.close()
+    if paused:
+        _echo(f"{name}: paused" if changed else f"{name}: already paused")
+    else:
+        _echo(f"{name}: resumed" if changed else f"{name}: was not paused")
+
+
+@cli.command("pause")
+@click.argument("name")
+@pass_session
+def pause_job(session: Session, name: str) -> None:
+    """Stops a job's scheduled runs until `resume` (kept across restarts and reloads)."""
+    _set_paused(session, name, paused=True)
+
+
+@cli.command("resume")
+@click.argument("name")
+@pass_session
+def resume_job(session: Session, name: str) -> None:
+    """Lets a paused job run on its schedule again."""
+    _set_paused(session, name, paused=False)
 
 
 @cli.command("jobs")

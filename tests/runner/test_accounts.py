@@ -171,6 +171,57 @@ def test_a_long_retry_after_on_one_account_holds_every_account(world: World) -> 
     assert daemon.wait() == 0
 
 
+def test_sighup_adds_an_account_and_its_job_without_disturbing_the_first(world: World) -> None:
+    two_accounts(world, {"alice-tick": every(1, job="counter", account="alice")}, alice={})
+    assert world.authorize("--account", "alice", user="alice").returncode == 0
+    daemon = world.daemon()
+    daemon.wait_started()
+    world.wait_runs("alice-tick", lambda rs: ok(rs) >= 1, account="alice", what="alice's runs")
+
+    two_accounts(
+        world,
+        {
+            "alice-tick": every(1, job="counter", account="alice"),
+            "bob-tick": every(1, job="counter", account="bob"),
+        },
+    )
+    assert world.authorize("--account", "bob", user="bob").returncode == 0
+    daemon.send(signal.SIGHUP)
+    daemon.wait_log("reloaded: 2 job(s), added bob-tick", timeout=20)
+    world.wait_runs("bob-tick", lambda rs: ok(rs) >= 2, account="bob", what="bob's runs")
+    alice = world.runs("alice-tick", "alice")
+    assert {r.status for r in alice if r.ended_at} == {RunStatus.OK}
+    # alice's job kept its state across the reload: her manager and history were kept.
+    assert alice[-1].summary == f"count {len([r for r in alice if r.ended_at])}"
+    daemon.send(signal.SIGTERM)
+    assert daemon.wait() == 0
+
+
+def test_an_account_past_its_six_months_needs_auth_and_the_other_runs(world: World) -> None:
+    world.fake.add_user("bob", "Bob")
+    seven_months_ago = time.time() - 213 * 86400
+    alice = world.fake.grant("alice", scopes=("playlist-modify-private",))
+    bob = world.fake.grant(
+        "bob", scopes=("playlist-modify-private",), authorized_at=seven_months_ago
+    )
+    world.write_config(
+        {
+            "alice-tick": every("1h", job="counter", account="alice"),
+            "bob-tick": every("1h", job="counter", account="bob"),
+        },
+        grant=False,
+        accounts={"alice": {"refresh_token": alice}, "bob": {"refresh_token": bob}},
+    )
+    bob_run = world.cli("run-job", "bob-tick")
+    assert bob_run.returncode == 3
+    assert bob_run.stdout.strip().endswith(
+        "authorization expired or revoked: run 'spotify-runner auth --account bob'"
+    )
+    alice_run = world.cli("run-job", "alice-tick")
+    assert alice_run.returncode == 0, alice_run.stderr
+    assert alice_run.stdout.strip().endswith(": count 1")
+
+
 # -- auth ------------------------------------------------------------------------------------------
 
 
