@@ -124,6 +124,9 @@ class JobLock:
 
         Args:
             holder: who we are, e.g. "the daemon (PID 123)".
+
+        Raises:
+            OSError: the lock file cannot be created or opened (permissions, read-only disk).
         """
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -135,9 +138,15 @@ class JobLock:
             finally:
                 os.close(fd)
             return text or "another process"
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{holder}\n".encode(), 0)
+        except BaseException:
+            os.close(fd)
+            raise
         self._fd = fd
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{holder}\n".encode(), 0)
+        except OSError:
+            pass  # held all the same; only the refusal message elsewhere loses the name
         return None
 
     def release(self) -> None:
