@@ -12,7 +12,7 @@ import os
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ import spotipy
 from runner.config import Config
 from runner.context import JobContext
 from runner.deadline import Deadline
+from runner.durations import format_duration
 from runner.errors import (
     EXIT_AUTH,
     EXIT_JOB_FAILED,
@@ -35,12 +36,13 @@ from runner.errors import (
     TransientError,
     with_auth_hint,
 )
+from runner.holds import clear_after_success, record_hold
 from runner.loader import LoadedJob
 from runner.lock import JobLock
 from runner.logs import RedactingFilter
 from runner.runlog import RunLog, RunLogCapture
 from runner.spotify import RequestObserver, make_client, spotify_error_message
-from runner.state import RunRecord, RunStatus, StateError, StateStore, open_state
+from runner.state import RunRecord, RunStatus, StateError, StateStore, open_store
 from runner.tokens import TokenManager
 
 log = logging.getLogger("runner.execution")
@@ -232,6 +234,17 @@ class Executor:
                 # the caller hears of it (exit 2 for `run-job`), rather than left "running".
                 broken = exc
                 status, summary, error, retry_after = RunStatus.FAILED, None, str(exc), None
+            if status is RunStatus.RATE_LIMITED:
+                # Every job waits (this process's and the daemon's, across restarts).
+                now = self.now()
+                untimed = retry_after is None  # Spotify said not for how long
+                hold = record_hold(self.state, now, retry_after)
+                retry_after = max(0.0, (hold.until - now).total_seconds())
+                if untimed:
+                    waits = format_duration(timedelta(seconds=round(retry_after)))
+                    error = f"{error}; every job waits {waits}"
+            elif status is RunStatus.OK:
+                clear_after_success(self.state, self.now())
             record = self.state.finish_run(
                 run_id, status, ended_at=self.now(), summary=summary, error=error
             )
@@ -358,7 +371,7 @@ def run_once(
     redactor: RedactingFilter | None = None,
 ) -> RunOutcome:
     """One manual run (`spotify-runner run-job`), recorded in the history."""
-    state = open_state(config.state_dir)
+    state = open_store(config)
     try:
         executor = Executor(
             config, tokens, state, redactor=redactor, holder=f"run-job (PID {os.getpid()})"

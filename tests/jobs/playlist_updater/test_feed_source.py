@@ -7,11 +7,12 @@ playlist table) and served by `FeedServer` on 127.0.0.1; the job runs as the dae
 from __future__ import annotations
 
 import gzip
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
+from runner.cli import main
 from runner.errors import JobLoadError
 from runner.state import RunStatus
 from runner.testing import FakeSpotify
@@ -22,9 +23,8 @@ JOB = "playlist_updater"
 
 
 @pytest.fixture
-def feeds() -> Iterator[FeedServer]:
-    with FeedServer() as server:
-        yield server
+def feeds(feed_server: FeedServer) -> FeedServer:
+    return feed_server  # the installed pytest plugin's fixture
 
 
 def searches(fake: FakeSpotify) -> int:
@@ -484,7 +484,7 @@ def test_a_malformed_json_body_is_transient(
 
 
 def test_unmatched_lines_name_the_best_rejected_candidate_in_the_run_log(
-    fake: FakeSpotify, harness: JobHarness, tmp_path: Path
+    fake: FakeSpotify, harness: JobHarness, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     decoy = fake.add_track("Ruler of My Heart (Karaoke Version)", ["Irma Thomas Tribute Band"])
     feed = tmp_path / "plays.txt"
@@ -493,10 +493,31 @@ def test_unmatched_lines_name_the_best_rejected_candidate_in_the_run_log(
     outcome = harness.run(JOB, {"playlist": pid, "sources": [{"feed": {"file": str(feed)}}]})
     assert outcome.status is RunStatus.OK, outcome.error
     assert fake.playlist_uris(pid) == []
-    assert (
+    expected = (
         "1 line(s) matched no track: Irma Thomas - Ruler of My Heart (closest: Irma Thomas "
         f"Tribute Band - Ruler of My Heart (Karaoke Version) ({decoy}), score 0."
-    ) in outcome.log_tail
+    )
+    assert expected in outcome.log_tail
+    # `spotify-runner history --run ID` shows the same line: copy the URI into `overrides`.
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "spotify": {
+                    "client_id": fake.CLIENT_ID,
+                    "client_secret": fake.CLIENT_SECRET,
+                    "redirect_uri": "http://127.0.0.1:8888/callback",
+                },
+                "state_dir": str(harness.state_dir),
+                "timezone": "UTC",
+                "jobs": {"job": {"job": "hello", "schedule": {"every": "1h"}}},
+            }
+        )
+    )
+    with pytest.raises(SystemExit) as done:
+        main(["-c", str(config), "history", "--run", str(outcome.run_id)])
+    assert done.value.code in (0, None)
+    assert expected in capsys.readouterr().out
 
 
 def test_replace_mode_idle_poll_is_one_304_and_keeps_the_playlist(
@@ -516,3 +537,78 @@ def test_replace_mode_idle_poll_is_one_304_and_keeps_the_playlist(
     assert len(fake.writes()) == writes
     assert fake.playlist_uris(pid) == [uris["iko"], uris["pocky"], uris["tipitina"]]
     assert idle.summary == "+0 -0 ~0 moved, 0 unmatched, 3 tracks"
+
+
+def test_a_feed_that_drips_is_cut_at_the_runs_deadline(
+    fake: FakeSpotify, harness: JobHarness
+) -> None:
+    import http.server
+    import threading
+    import time
+    from datetime import timedelta
+
+    stop = threading.Event()
+
+    class Drip(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.end_headers()
+            # A byte every 0.2 s: each read succeeds, so only the run's deadline ends it.
+            for _ in range(600):
+                if stop.is_set():
+                    return
+                try:
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                except OSError:
+                    return
+                time.sleep(0.2)
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Drip)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        pid = fake.add_playlist()
+        url = f"http://127.0.0.1:{server.server_address[1]}/plays"
+        started = time.monotonic()
+        outcome = harness.run(
+            JOB,
+            {"playlist": pid, "sources": [{"feed": {"url": url}}]},
+            timeout=timedelta(seconds=2),
+        )
+        took = time.monotonic() - started
+    finally:
+        stop.set()
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    assert outcome.status is RunStatus.TIMED_OUT, outcome.error
+    assert took < 60  # the drip alone would last 120 s
+    assert fake.playlist_uris(pid) == []
+
+
+def test_a_feed_where_only_some_items_have_a_time_is_read_as_a_log(
+    fake: FakeSpotify, harness: JobHarness, feeds: FeedServer
+) -> None:
+    uris = catalog(fake)
+    undated = RSS.replace("<pubDate>Tue, 01 Dec 2026 20:05:00 GMT</pubDate>", "")
+    feeds.serve("/plays.rss", undated, "application/rss+xml")
+    pid = fake.add_playlist()
+    options = {
+        "playlist": pid,
+        "sources": [{"feed": {"url": feeds.url("/plays.rss"), "order": "newest_first"}}],
+        "mode": "append",
+        "position": "bottom",
+        "dedupe": False,
+    }
+    assert harness.run(JOB, options).status is RunStatus.OK
+    assert fake.playlist_uris(pid) == [uris["iko"], uris["pocky"], uris["tipitina"]]
+    feeds.serve("/plays.rss", undated + " ", "application/rss+xml")  # changed, nothing new
+    again = harness.run(JOB, options)
+    assert again.status is RunStatus.OK, again.error
+    assert fake.playlist_uris(pid) == [uris["iko"], uris["pocky"], uris["tipitina"]]
