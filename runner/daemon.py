@@ -279,6 +279,20 @@ class Daemon:
         scheduled_at: datetime | None = None,
     ) -> None:
         """One scheduled (or retried, or caught-up) run; never raises into APScheduler."""
+        try:
+            self._fire_checked(name, trigger=trigger, attempt=attempt, scheduled_at=scheduled_at)
+        except RunnerError as exc:
+            # Recording a skip met a state database that refused (disk full...): one line.
+            log.error("%s: %s", name, exc)
+
+    def _fire_checked(
+        self,
+        name: str,
+        *,
+        trigger: str,
+        attempt: int,
+        scheduled_at: datetime | None,
+    ) -> None:
         job = self.jobs.get(name)
         if job is None or self._stopping.is_set():
             return
@@ -423,9 +437,12 @@ class Daemon:
         slot = slot_of(exact, times[-1]) if exact is not None else times[-1]
         job = self.jobs.get(name)
         account = job.config.account if job is not None else DEFAULT_ACCOUNT
-        self.state.record_skipped(
-            name, scheduled_at=slot, at=self.now(), reason=reason, account=account
-        )
+        try:
+            self.state.record_skipped(
+                name, scheduled_at=slot, at=self.now(), reason=reason, account=account
+            )
+        except RunnerError as exc:
+            log.error("%s: %s", name, exc)
 
     def _status_text(self) -> str:
         upcoming = [

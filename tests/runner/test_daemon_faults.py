@@ -186,3 +186,23 @@ def test_a_hold_is_shown_in_jobs_and_kept_across_a_restart(
     again.send(signal.SIGTERM)
     assert again.wait() == 0
     assert "Traceback" not in again.stderr() + daemon.stderr()
+
+
+@pytest.mark.slow
+def test_a_full_disk_under_the_daemon_is_said_in_one_line_and_it_carries_on(world: World) -> None:
+    with small_disk(world.state_dir, size="600k") as disk:
+        world.write_config({"tick": every(1)})
+        daemon = world.daemon()
+        daemon.wait_started()
+        world.wait_runs("tick", lambda rs: len(rs) >= 1)
+        disk.fill()
+        log = daemon.wait_log("the disk is full", timeout=20)
+        disk.free()
+        # Runs are recorded again once there is room.
+        count = len(world.runs("tick"))
+        world.wait_runs("tick", lambda rs: len(rs) >= count + 2, what="runs after freeing")
+        daemon.send(signal.SIGTERM)
+        assert daemon.wait() == 0
+        log = daemon.stderr()
+        assert "Traceback" not in log
+        assert "disk I/O error" not in log
