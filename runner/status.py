@@ -85,6 +85,8 @@ def elsewhere_hint(
     Root's default state_dir is not the system unit's: without this, `jobs` as root would report
     "not running", "not authorized" and "never" about a daemon that is doing fine.
     """
+    if config.state.url is not None:
+        return None  # the state is in the database, not in any state_dir
     here = Path(config.state_dir)
     if any(store.path.exists() for store in stores) or here.resolve() == system_state_dir.resolve():
         return None
