@@ -223,6 +223,21 @@ def test_an_account_past_its_six_months_needs_auth_and_the_other_runs(world: Wor
     assert alice_run.stdout.strip().endswith(": count 1")
 
 
+def test_an_unreadable_token_store_names_the_accounts_auth_command(world: World) -> None:
+    world.fake.add_user("bob", "Bob")
+    world.write_config(
+        {"bob-tick": every("1h", job="counter", account="bob")}, grant=False, accounts=TWO
+    )
+    store = TokenStore(world.state_dir, "bob")
+    store.path.parent.mkdir(parents=True, mode=0o700)
+    store.path.write_text("{not json")
+    done = world.cli("run-job", "bob-tick")
+    assert done.returncode == 3
+    assert done.stdout.strip().endswith(
+        f"token store {store.path} is corrupt (not JSON): run 'spotify-runner auth --account bob'"
+    ), done.stdout
+
+
 # -- auth ------------------------------------------------------------------------------------------
 
 
