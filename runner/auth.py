@@ -42,6 +42,7 @@ from runner.errors import AuthError, TransientError, UsageError
 from runner.tokens import (
     ClientRejected,
     StoredToken,
+    TokenReservation,
     TokenStore,
     fingerprint,
     secret_value,
@@ -350,38 +351,82 @@ def authorize(
         problem = _problem(answer, state)
         if problem is not None:
             raise problem
-        body = _exchange(config, answer.params["code"], redirect_uri, secret, verifier)
-        now = clock()
-        me = _whoami(config, str(body["access_token"]))
-        replaced = _check_user(store, others or {}, me, replace=replace, command=command)
-        granted = body.get("scope")
-        stored = StoredToken(
-            refresh_token=str(body["refresh_token"]),
-            access_token=str(body["access_token"]),
-            expires_at=now + float(body.get("expires_in", 3600)),
-            scopes=frozenset(granted.split()) if isinstance(granted, str) else scopes,
-            authorized_at=now,
-            client_id=config.client_id,
-            config_token_fingerprint=_config_fingerprint(
-                config.refresh_token if refresh_token is None else refresh_token
-            ),
-            pkce=pkce,
-            access_lifetime=float(body.get("expires_in", 3600)),
-            user_id=me[0] if me else None,
-            user_name=me[1] if me else None,
-        )
-        store.save(stored, reservation)
-        user_id, display_name = me or ("unknown user", "unknown user")
-        return AuthResult(
-            display_name=display_name,
-            user_id=user_id,
-            scopes=stored.scopes,
-            refresh_expires_at=stored.refresh_expires_at(),
-            pkce=pkce,
-            account=store.account,
+        return complete(
+            config,
+            store,
+            reservation,
+            code=answer.params["code"],
+            redirect_uri=redirect_uri,
+            verifier=verifier,
+            scopes=scopes,
+            clock=clock,
+            refresh_token=refresh_token,
+            others=others,
+            replace=replace,
             command=command,
-            replaced=replaced,
         )
+
+
+def complete(
+    config: SpotifyConfig,
+    store: TokenStore,
+    reservation: TokenReservation,
+    *,
+    code: str,
+    redirect_uri: str,
+    verifier: str | None,
+    scopes: frozenset[str],
+    clock: Callable[[], float] = time.time,
+    refresh_token: Any = None,
+    others: Mapping[str, TokenStore] | None = None,
+    replace: bool = False,
+    command: str = "spotify-runner auth",
+) -> AuthResult:
+    """Exchanges an authorization code, checks who gave it, and stores the token.
+
+    The second half of every authorization, shared by `spotify-runner auth` and the daemon's
+    own `/callback` (the status page's Re-authorize), so both apply the same different-user
+    check and write the same atomic store. `verifier` set means PKCE (no client secret).
+
+    Raises:
+        AuthError: a refused code or client, or a consent by another Spotify user than the
+            account's (without `replace`); nothing stored.
+        TransientError: Spotify could not be reached.
+    """
+    pkce = verifier is not None
+    secret = None if pkce else secret_value(config.client_secret)
+    body = _exchange(config, code, redirect_uri, secret, verifier)
+    now = clock()
+    me = _whoami(config, str(body["access_token"]))
+    replaced = _check_user(store, others or {}, me, replace=replace, command=command)
+    granted = body.get("scope")
+    stored = StoredToken(
+        refresh_token=str(body["refresh_token"]),
+        access_token=str(body["access_token"]),
+        expires_at=now + float(body.get("expires_in", 3600)),
+        scopes=frozenset(granted.split()) if isinstance(granted, str) else scopes,
+        authorized_at=now,
+        client_id=config.client_id,
+        config_token_fingerprint=_config_fingerprint(
+            config.refresh_token if refresh_token is None else refresh_token
+        ),
+        pkce=pkce,
+        access_lifetime=float(body.get("expires_in", 3600)),
+        user_id=me[0] if me else None,
+        user_name=me[1] if me else None,
+    )
+    store.save(stored, reservation)
+    user_id, display_name = me or ("unknown user", "unknown user")
+    return AuthResult(
+        display_name=display_name,
+        user_id=user_id,
+        scopes=stored.scopes,
+        refresh_expires_at=stored.refresh_expires_at(),
+        pkce=pkce,
+        account=store.account,
+        command=command,
+        replaced=replaced,
+    )
 
 
 def _config_fingerprint(refresh_token: Any) -> str | None:

@@ -360,6 +360,41 @@ def run_job(session: Session, name: str, dry_run: bool) -> None:
     sys.exit(exit_code_for(outcome.status))
 
 
+def _set_paused(session: Session, name: str, *, paused: bool) -> None:
+    from runner.pause import pause, resume
+    from runner.state import open_state
+
+    config = session.config()
+    if name not in config.jobs:
+        known = ", ".join(config.jobs) or "none"
+        raise UsageError(f"no job named '{name}' in {config.source} (configured: {known})")
+    state = open_state(config.state_dir)
+    try:
+        changed = (pause if paused else resume)(state, name, config.account_of(name))
+    finally:
+        state.close()
+    if paused:
+        _echo(f"{name}: paused" if changed else f"{name}: already paused")
+    else:
+        _echo(f"{name}: resumed" if changed else f"{name}: was not paused")
+
+
+@cli.command("pause")
+@click.argument("name")
+@pass_session
+def pause_job(session: Session, name: str) -> None:
+    """Stops a job's scheduled runs until `resume` (kept across restarts and reloads)."""
+    _set_paused(session, name, paused=True)
+
+
+@cli.command("resume")
+@click.argument("name")
+@pass_session
+def resume_job(session: Session, name: str) -> None:
+    """Lets a paused job run on its schedule again."""
+    _set_paused(session, name, paused=False)
+
+
 @cli.command("jobs")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_session

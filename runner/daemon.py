@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobSubmissionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -26,12 +26,15 @@ from apscheduler.triggers.date import DateTrigger
 
 from runner.accounts import token_manager, token_managers
 from runner.config import DEFAULT_ACCOUNT, Config, load_config
-from runner.errors import ConfigError, RunnerError
+from runner.errors import ConfigError, RunnerError, UsageError
 from runner.execution import RETRYABLE, Executor, utcnow
+from runner.files import describe_os_error
+from runner.holds import current_hold
 from runner.lazy import load_deferred
 from runner.loader import LoadedJob, load_jobs
 from runner.lock import DaemonLock
 from runner.logs import RedactingFilter
+from runner.pause import is_paused
 from runner.schedule import (
     MISFIRE_GRACE_TIME,
     misfire_grace_time,
@@ -42,8 +45,11 @@ from runner.schedule import (
     slot_of,
 )
 from runner.sdnotify import Notifier
-from runner.state import RunStatus, StateStore, open_state
+from runner.state import RunStatus, StateStore, open_store
 from runner.tokens import TokenManager
+
+if TYPE_CHECKING:
+    from runner.reauth import PendingAuthorizations
 
 log = logging.getLogger("runner.daemon")
 
@@ -53,6 +59,7 @@ _SPEND_WHEN_UNWRITABLE = True
 
 RETRY_SUFFIX = "@retry"
 CATCH_UP_SUFFIX = "@catch-up"
+MANUAL_SUFFIX = "@manual"
 
 
 class Daemon:
@@ -87,7 +94,6 @@ class Daemon:
         # Each scheduled job's trigger without jitter: names the slot a regular run stands for.
         self._exact: dict[str, BaseTrigger] = {}
         self._inflight = 0
-        self._rate_limited_until: datetime | None = None
         self._inflight_cv = threading.Condition()
         self.abandoned = 0
         self.config: Config
@@ -98,6 +104,21 @@ class Daemon:
         self.tokens: dict[str, TokenManager] = {}
         self.executors: dict[str, Executor] = {}
         self.scheduler: BackgroundScheduler
+        self.started_at = now()
+        self._pending: PendingAuthorizations | None = None
+
+    @property
+    def pending(self) -> PendingAuthorizations:
+        """Re-authorizations started from the status page, until Spotify sends the browser back.
+
+        Made on first use: what `runner.auth` imports stays off the way to READY.
+        """
+        with self._inflight_cv:
+            if self._pending is None:
+                from runner.reauth import PendingAuthorizations
+
+                self._pending = PendingAuthorizations()
+            return self._pending
 
     # -- start-up -----------------------------------------------------------------------------
 
@@ -150,10 +171,18 @@ class Daemon:
             lock.release()
 
     def _serve(self) -> int:
-        self.state = open_state(self.config.state_dir)
+        self.state = open_store(self.config)
         interrupted = self.state.mark_interrupted(self.now())
         if interrupted:
             log.warning("%d run(s) were interrupted by the last stop", interrupted)
+        hold = current_hold(self.state, self.now())
+        if hold is not None:
+            until = hold.until.astimezone(self.config.tzinfo())
+            log.warning(
+                "Spotify rate-limited this app before the restart (%s): every job waits until %s",
+                hold.reason,
+                f"{until:%Y-%m-%d %H:%M:%S %Z}",
+            )
         self.tokens = token_managers(self.config, spend_when_unwritable=_SPEND_WHEN_UNWRITABLE)
         for tokens in self.tokens.values():
             self._announce_auth(tokens)
@@ -268,18 +297,39 @@ class Daemon:
         scheduled_at: datetime | None = None,
     ) -> None:
         """One scheduled (or retried, or caught-up) run; never raises into APScheduler."""
+        try:
+            self._fire_checked(name, trigger=trigger, attempt=attempt, scheduled_at=scheduled_at)
+        except RunnerError as exc:
+            # Recording a skip met a state database that refused (disk full...): one line.
+            log.error("%s: %s", name, exc)
+
+    def _fire_checked(
+        self,
+        name: str,
+        *,
+        trigger: str,
+        attempt: int,
+        scheduled_at: datetime | None,
+    ) -> None:
         job = self.jobs.get(name)
         if job is None or self._stopping.is_set():
             return
-        held = self._rate_limited_until
-        if held is not None and self.now() < held:
+        if trigger != "manual" and is_paused(self.state, name, job.config.account):
+            # Not recorded as skipped: a job paused for a week on `every: 1m` would fill its
+            # history with nothing. `jobs` and the status page say it is paused.
+            log.info("%s: paused, not running its %s run", name, trigger.replace("_", "-"))
+            return
+        hold = current_hold(self.state, self.now())
+        if hold is not None:
             # Spotify's rate limit is per app: a run now would only meet another 429 and
             # prolong it. The rate-limited job's own retry is scheduled for when it ends.
-            until = held.astimezone(self.config.tzinfo())
-            reason = f"Spotify rate-limited this app until {until:%Y-%m-%d %H:%M:%S %Z}"
+            until = hold.until.astimezone(self.config.tzinfo())
+            reason = (
+                f"Spotify rate-limited this app until {until:%Y-%m-%d %H:%M:%S %Z} ({hold.reason})"
+            )
             self.state.record_skipped(
                 name,
-                scheduled_at=scheduled_at or self._slot(name),
+                scheduled_at=scheduled_at or self._slot_for(name, trigger),
                 at=self.now(),
                 reason=reason,
                 account=job.config.account,
@@ -290,7 +340,7 @@ class Daemon:
         if not busy.acquire(blocking=False):
             self.state.record_skipped(
                 name,
-                scheduled_at=scheduled_at or self._slot(name),
+                scheduled_at=scheduled_at or self._slot_for(name, trigger),
                 at=self.now(),
                 reason="the previous run is still going",
                 account=job.config.account,
@@ -301,20 +351,22 @@ class Daemon:
             self._inflight += 1
         # A retry keeps the scheduled time of the run it repeats; a regular run stands for its
         # slot on the schedule (not its actual, possibly late or jittered, start).
-        scheduled = scheduled_at or self._slot(name)
+        scheduled = scheduled_at or self._slot_for(name, trigger)
         try:
             outcome = self.executors[job.config.account].run(
                 job, scheduled_at=scheduled, attempt=attempt, trigger=trigger
             )
             if outcome.status is RunStatus.SKIPPED:
                 log.warning("%s: skipped, %s", name, outcome.summary)
-            if outcome.status is RunStatus.RATE_LIMITED and outcome.retry_after:
-                self._hold(outcome.retry_after)
             if outcome.status in RETRYABLE and attempt <= job.config.retries:
                 self._schedule_retry(job, attempt, outcome.retry_after, scheduled)
         except RunnerError as exc:
             # Expected trouble (the state database refused, a job's state is corrupt): one line.
             log.error("%s: %s", name, exc)
+        except OSError as exc:
+            # The state directory refused (its run lock, say): e.g. another user took it over.
+            where = f" {exc.filename}" if exc.filename else ""
+            log.error("%s: not run: cannot use%s: %s", name, where, describe_os_error(exc))
         except Exception:
             log.exception("%s: the run machinery failed", name)
         finally:
@@ -324,17 +376,44 @@ class Daemon:
                 self._inflight_cv.notify_all()
             self.notifier.status(self._status_text())
 
+    def run_now(self, name: str) -> None:
+        """Starts a manual run of `name` at once (recorded with trigger `manual`).
+
+        A paused job runs too: a manual run is a person's explicit request.
+
+        Raises:
+            UsageError: no such job, the daemon is stopping, or the job is running right now.
+        """
+        job = self.jobs.get(name)
+        if job is None:
+            known = ", ".join(self.jobs) or "none"
+            raise UsageError(f"no job named '{name}' (configured: {known})")
+        if self._stopping.is_set():
+            raise UsageError(f"{name}: not started, the daemon is stopping")
+        busy = self._busy.get(name)
+        pending = self.scheduler.get_job(name + MANUAL_SUFFIX)
+        if (busy is not None and busy.locked()) or pending is not None:
+            raise UsageError(f"{name} is running right now; try again when this run has ended")
+        self.scheduler.add_job(
+            self._fire,
+            DateTrigger(self.now(), timezone=self.config.tzinfo()),
+            args=[name],
+            kwargs={"trigger": "manual"},
+            id=name + MANUAL_SUFFIX,
+            replace_existing=True,
+            misfire_grace_time=None,
+        )
+        log.info("%s: manual run requested", name)
+
+    def _slot_for(self, name: str, trigger: str) -> datetime | None:
+        # A manual run stands for no slot: it neither postpones the schedule nor makes up for
+        # a missed run (as with `run-job`).
+        return None if trigger == "manual" else self._slot(name)
+
     def _slot(self, name: str) -> datetime:
         exact = self._exact.get(name)
         now = self.now()
         return slot_of(exact, now) if exact is not None else now
-
-    def _hold(self, retry_after: float) -> None:
-        """Holds every job until Spotify's Retry-After has passed."""
-        until = self.now() + timedelta(seconds=retry_after)
-        with self._inflight_cv:
-            if self._rate_limited_until is None or until > self._rate_limited_until:
-                self._rate_limited_until = until
 
     def _schedule_retry(
         self, job: LoadedJob, attempt: int, retry_after: float | None, scheduled_at: datetime | None
@@ -376,9 +455,12 @@ class Daemon:
         slot = slot_of(exact, times[-1]) if exact is not None else times[-1]
         job = self.jobs.get(name)
         account = job.config.account if job is not None else DEFAULT_ACCOUNT
-        self.state.record_skipped(
-            name, scheduled_at=slot, at=self.now(), reason=reason, account=account
-        )
+        try:
+            self.state.record_skipped(
+                name, scheduled_at=slot, at=self.now(), reason=reason, account=account
+            )
+        except RunnerError as exc:
+            log.error("%s: %s", name, exc)
 
     def _status_text(self) -> str:
         upcoming = [
@@ -402,9 +484,10 @@ class Daemon:
                 prefix += (
                     f"NEEDS ATTENTION: the new Spotify token{whose} is not saved ({unsaved}); "
                 )
-        held = self._rate_limited_until
-        if held is not None and self.now() < held:
-            prefix += f"rate-limited until {held.astimezone(self.config.tzinfo()):%H:%M:%S}; "
+        hold = current_hold(self.state, self.now())
+        if hold is not None:
+            until = hold.until.astimezone(self.config.tzinfo())
+            prefix += f"rate-limited until {until:%H:%M:%S} ({hold.reason}); "
         local = when.astimezone(self.config.tzinfo())
         return f"{prefix}next run: {name} at {local:%Y-%m-%d %H:%M:%S %Z}"
 
@@ -508,7 +591,7 @@ class Daemon:
         self._make_executors()
         self.jobs = jobs
         for name in set(old) - set(jobs):
-            for suffix in ("", RETRY_SUFFIX, CATCH_UP_SUFFIX):
+            for suffix in ("", RETRY_SUFFIX, CATCH_UP_SUFFIX, MANUAL_SUFFIX):
                 if self.scheduler.get_job(name + suffix) is not None:
                     self.scheduler.remove_job(name + suffix)
         for name, job in jobs.items():

@@ -86,7 +86,13 @@ class TransientError(RunnerError):
 
 
 class RateLimited(TransientError):
-    """Spotify answered 429 with a Retry-After too long to wait inside a run."""
+    """Spotify answered 429 with a Retry-After too long to wait inside a run.
+
+    Attributes:
+        retry_after: Spotify's Retry-After in seconds; None when it gave none (`QuotaExceeded`).
+    """
+
+    retry_after: float | None
 
     def __init__(self, retry_after: float, detail: str = "") -> None:
         self.retry_after = retry_after
@@ -94,6 +100,21 @@ class RateLimited(TransientError):
         # Whole seconds, shown as "1h30m": never "infs" or "5400s".
         shown = format_duration(timedelta(seconds=round(retry_after)))
         super().__init__(f"rate-limited by Spotify for {shown}{extra}")
+
+
+class QuotaExceeded(RateLimited):
+    """429 `QUOTA_EXCEEDED` without a Retry-After: the developer account's shared quota is spent.
+
+    Every development-mode app of one developer shares it, and Spotify says neither when it
+    resets nor how long to wait: the caller backs off for long (see `runner.holds`).
+    """
+
+    def __init__(self) -> None:
+        TransientError.__init__(
+            self,
+            "Spotify's shared development-mode quota is spent (429 QUOTA_EXCEEDED, no Retry-After)",
+        )
+        self.retry_after = None
 
 
 class RunTimedOut(RunnerError):

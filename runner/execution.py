@@ -12,7 +12,7 @@ import os
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ import spotipy
 from runner.config import Config
 from runner.context import JobContext
 from runner.deadline import Deadline
+from runner.durations import format_duration
 from runner.errors import (
     EXIT_AUTH,
     EXIT_JOB_FAILED,
@@ -33,15 +34,16 @@ from runner.errors import (
     RunnerError,
     RunTimedOut,
     TransientError,
+    UsageError,
     with_auth_hint,
 )
-from runner.files import describe_os_error
+from runner.holds import clear_after_success, record_hold
 from runner.loader import LoadedJob
 from runner.lock import JobLock
 from runner.logs import RedactingFilter
 from runner.runlog import RunLog, RunLogCapture
 from runner.spotify import RequestObserver, make_client, spotify_error_message
-from runner.state import RunRecord, RunStatus, StateError, StateStore, open_state
+from runner.state import RunRecord, RunStatus, StateError, StateStore, open_store
 from runner.tokens import TokenManager
 
 log = logging.getLogger("runner.execution")
@@ -152,13 +154,16 @@ class Executor:
         self.capture = RunLogCapture(redactor)
         self.on_request = on_request
 
+    def _account_hint(self, message: str) -> str:
+        """The fix names this run's account: `auth --account bob` when there are several."""
+        return message.replace("run 'spotify-runner auth'", f"run '{self.tokens.auth_command}'")
+
     def _preflight(self, job: LoadedJob) -> AuthError | None:
         """Fails fast, without a request, when the account cannot run this job."""
         if self.tokens.needs_auth and not self.tokens.reload_from_store():
             status = self.tokens.status()
-            return AuthError(
-                with_auth_hint(status.reason or "authorization needed", self.tokens.auth_command)
-            )
+            reason = with_auth_hint(status.reason or "authorization needed")
+            return AuthError(self._account_hint(reason))
         granted = self.tokens.status().scopes
         missing = set(job.module.scopes) - set(granted)
         # An adopted hand-made token reports its scopes only after the first refresh.
@@ -185,10 +190,10 @@ class Executor:
         lock = JobLock(self.config.state_dir, job.name, self.account)
         try:
             holder = lock.acquire(self.holder)
-        except OSError as exc:
+        except UsageError as exc:
             # Running without the lock could run the job twice at once: fail this run, plainly;
             # the next one tries again (the state_dir may be given back meanwhile).
-            error = f"cannot take the job's lock {lock.path}: {describe_os_error(exc)}"
+            error = str(exc)
             run_id = self.state.start_run(
                 job.name,
                 scheduled_at=scheduled_at,
@@ -253,6 +258,17 @@ class Executor:
                 # the caller hears of it (exit 2 for `run-job`), rather than left "running".
                 broken = exc
                 status, summary, error, retry_after = RunStatus.FAILED, None, str(exc), None
+            if status is RunStatus.RATE_LIMITED:
+                # Every job waits (this process's and the daemon's, across restarts).
+                now = self.now()
+                untimed = retry_after is None  # Spotify said not for how long
+                hold = record_hold(self.state, now, retry_after)
+                retry_after = max(0.0, (hold.until - now).total_seconds())
+                if untimed:
+                    waits = format_duration(timedelta(seconds=round(retry_after)))
+                    error = f"{error}; every job waits {waits}"
+            elif status is RunStatus.OK:
+                clear_after_success(self.state, self.now())
             record = self.state.finish_run(
                 run_id, status, ended_at=self.now(), summary=summary, error=error
             )
@@ -355,6 +371,8 @@ class Executor:
         if "error" in result:
             exc = result["error"]
             status, message, retry_after = classify(exc)
+            if status is RunStatus.NEEDS_AUTH:
+                message = self._account_hint(message)
             if status is RunStatus.FAILED and message.startswith("job error:"):
                 jlog.error("job raised an unexpected error", exc_info=exc)
             return status, None, message, retry_after
@@ -379,7 +397,7 @@ def run_once(
     redactor: RedactingFilter | None = None,
 ) -> RunOutcome:
     """One manual run (`spotify-runner run-job`), recorded in the history."""
-    state = open_state(config.state_dir)
+    state = open_store(config)
     try:
         executor = Executor(
             config, tokens, state, redactor=redactor, holder=f"run-job (PID {os.getpid()})"

@@ -11,7 +11,7 @@ from typing import Any
 
 from runner.config import Config
 from runner.errors import UsageError
-from runner.state import RunRecord, open_state
+from runner.state import RunRecord, open_store
 
 # The store says "schedule"; people say "scheduled".
 _TRIGGER_WORDS = {"schedule": "scheduled"}
@@ -50,7 +50,7 @@ def history_rows(config: Config, job: str | None, *, limit: int = 20) -> list[di
     Raises:
         UsageError: `job` is neither configured nor in the history.
     """
-    state = open_state(config.state_dir, readonly=True)
+    state = open_store(config, readonly=True)
     try:
         records = state.all_runs(job, limit=limit)
     finally:
@@ -95,7 +95,7 @@ def run_log_text(config: Config, run_id: int, *, as_json: bool = False) -> str:
     Raises:
         UsageError: no run has this id (never recorded, or pruned).
     """
-    state = open_state(config.state_dir, readonly=True)
+    state = open_store(config, readonly=True)
     try:
         record = state.get_run(run_id)
         text = state.run_log(run_id)

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from runner.errors import UsageError
-from runner.files import private_dir
+from runner.files import describe_os_error, private_dir
 
 LOCK_NAME = "daemon.pid"
 # How long a starting daemon waits for a lock held by no live daemon (a reader's instant).
@@ -126,10 +126,16 @@ class JobLock:
             holder: who we are, e.g. "the daemon (PID 123)".
 
         Raises:
-            OSError: the lock file cannot be created or opened (permissions, read-only disk).
+            UsageError: the lock file cannot be created or opened (permissions, read-only disk),
+                with what that means.
         """
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            private_dir(self.path.parent)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise UsageError(
+                f"cannot take the run lock {self.path}: {describe_os_error(exc)}"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -138,15 +144,12 @@ class JobLock:
             finally:
                 os.close(fd)
             return text or "another process"
-        except BaseException:
-            os.close(fd)
-            raise
         self._fd = fd
-        try:
+        # Who holds it is only for the refusal message: a full disk must not fail the run (or,
+        # worse, leave the lock taken by a run that never started).
+        with contextlib.suppress(OSError):
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{holder}\n".encode(), 0)
-        except OSError:
-            pass  # held all the same; only the refusal message elsewhere loses the name
         return None
 
     def release(self) -> None:

@@ -26,10 +26,12 @@ _PATTERNS = [
     re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE),
     re.compile(r"(Basic\s+)[A-Za-z0-9+/=]+", re.IGNORECASE),
     re.compile(
-        r"""((?:access_token|refresh_token|client_secret|code_verifier)"""
+        r"""((?:access_token|refresh_token|client_secret|code_verifier|api_key|access-token)"""
         r"""["']?\s*[:=]\s*["']?)[^"'&\s,}]+""",
         re.IGNORECASE,
     ),
+    # ListenBrainz's `Authorization: Token <uuid>` (case-sensitive: "token" is a common word).
+    re.compile(r"(\bToken\s+)[0-9A-Fa-f-]{20,}"),
     # "code" is also an ordinary word: only a URL or form parameter, a quoted key, or a long
     # opaque value is an authorization code. `Error code: 414`, `exit code=3` stay as they are.
     re.compile(r"""((?:[?&]|^)code=|["']code["']\s*[:=]\s*["']?)[^"'&\s,}]+""", re.IGNORECASE),

@@ -33,6 +33,7 @@ from runner.deadline import Deadline
 from runner.durations import format_duration
 from runner.errors import (
     DryRunWrite,
+    QuotaExceeded,
     RateLimited,
     RunnerError,
     RunTimedOut,
@@ -227,8 +228,12 @@ class RunnerSession(requests.Session):
                 continue
             if status == 429:
                 wait, odd = _retry_after(response)
-                reason = "; ".join(part for part in (_error_reason(response), odd) if part)
+                said = _error_reason(response)
+                reason = "; ".join(part for part in (said, odd) if part)
                 response.close()
+                if said == "QUOTA_EXCEEDED" and "Retry-After" not in response.headers:
+                    # Retrying within the run would only spend what is left of nothing.
+                    raise QuotaExceeded()
                 if wait > self.max_retry_after or attempt >= self.max_attempts:
                     raise RateLimited(wait, reason)
                 self._wait(wait, verb, url)

@@ -13,11 +13,13 @@ from typing import Any
 
 from runner.accounts import token_stores
 from runner.config import DEFAULT_ACCOUNT, Config, SpotifyConfig
-from runner.errors import MissingScopes, RunnerError
+from runner.errors import AuthError, MissingScopes, RunnerError
+from runner.holds import current_hold
 from runner.lock import daemon_pid
+from runner.pause import paused_since
 from runner.schedule import next_fire_times, plan, slot_history
 from runner.spotify import make_client
-from runner.state import STATE_FILE, RunRecord, RunStatus, open_state
+from runner.state import STATE_FILE, RunRecord, RunStatus, open_store
 from runner.tokens import TokenManager, TokenStore
 
 WARN_DAYS = 14
@@ -83,6 +85,8 @@ def elsewhere_hint(
     Root's default state_dir is not the system unit's: without this, `jobs` as root would report
     "not running", "not authorized" and "never" about a daemon that is doing fine.
     """
+    if config.state.url is not None:
+        return None  # the state is in the database, not in any state_dir
     here = Path(config.state_dir)
     if any(store.path.exists() for store in stores) or here.resolve() == system_state_dir.resolve():
         return None
@@ -109,13 +113,15 @@ def collect_status(
     now = now or datetime.now(UTC)
     tz = config.tzinfo()
     pid = daemon_pid(config.state_dir)
-    state = open_state(config.state_dir, readonly=True)
+    state = open_store(config, readonly=True)
     stores = token_stores(config)
     try:
+        hold = current_hold(state, now)
         jobs = []
         last_runs: dict[str, list[RunRecord]] = {name: [] for name in config.accounts}
         for name, job in config.jobs.items():
             last = state.last_run(name, account=job.account)
+            paused = paused_since(state, name, job.account)
             if last is not None:
                 last_runs[job.account].append(last)
             next_run = None
@@ -133,6 +139,8 @@ def collect_status(
                     "job": job.job,
                     "schedule": job.schedule.describe(),
                     "enabled": job.enabled,
+                    "paused": paused is not None,
+                    "paused_since": _iso(paused.astimezone(tz)) if paused else None,
                     "next_run": _iso(next_run.astimezone(tz)) if next_run else None,
                     "last_run": None
                     if last is None
@@ -171,6 +179,9 @@ def collect_status(
         **({"hint": hint} if hint else {}),
         "daemon": {"running": pid is not None, "pid": pid if pid and pid > 0 else None},
         "accounts": accounts,
+        "rate_limit": None
+        if hold is None
+        else {"until": _iso(hold.until.astimezone(tz)), "reason": hold.reason},
         "jobs": jobs,
     }
 
@@ -196,6 +207,10 @@ def format_status(status: dict[str, Any]) -> str:
         f"daemon: running (PID {daemon['pid']})" if daemon["running"] else "daemon: not running"
     )
     lines.extend(_account_line(acct) for acct in status["accounts"])
+    held = status.get("rate_limit")
+    if held:
+        until = held["until"][:19].replace("T", " ")
+        lines.append(f"spotify: rate-limited until {until} ({held['reason']}): every job waits")
     lines.append("")
     header = ("JOB", "ACCOUNT", "MODULE", "SCHEDULE", "NEXT RUN", "LAST RUN")
     rows = [header]
@@ -211,6 +226,8 @@ def format_status(status: dict[str, Any]) -> str:
         next_text = job["next_run"][:19].replace("T", " ") if job["next_run"] else "-"
         if not job["enabled"]:
             next_text = "disabled"
+        elif job["paused"]:
+            next_text = f"paused ({next_text})" if job["next_run"] else "paused"
         rows.append(
             (job["name"], job["account"], job["job"], job["schedule"], next_text, last_text)
         )
@@ -226,10 +243,21 @@ def verify_online(tokens: TokenManager, spotify: SpotifyConfig, needed: frozense
     """`check --online`: the token works against Spotify and covers every job's scopes.
 
     Raises:
-        AuthError: no usable token, or scopes missing (exit 3, naming them and the fix).
+        AuthError: no usable token, scopes missing, or the token answers as another Spotify user
+            than the one `auth` recorded for the account (exit 3, naming them and the fix).
     """
     client = make_client(tokens, spotify.api_url)
     me = client.current_user()
+    try:
+        recorded = tokens.store.load()
+    except RunnerError:
+        recorded = None
+    if recorded is not None and recorded.user_id is not None and recorded.user_id != me["id"]:
+        raise AuthError(
+            f"the token answers as {me.get('display_name') or me['id']} ({me['id']}), but the "
+            f"account was authorized as {recorded.user_name or recorded.user_id} "
+            f"({recorded.user_id}): run '{tokens.auth_command}'"
+        )
     status = tokens.status()
     missing = set(needed) - set(status.scopes)
     if missing:

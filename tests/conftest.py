@@ -20,3 +20,27 @@ def _restore_logging() -> Iterator[None]:
     for lg, level, handlers in saved:
         lg.setLevel(level)
         lg.handlers[:] = handlers
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """A scratch database on the machine's real PostgreSQL for this test run, dropped after it.
+
+    Skips (with the exact reason) only when the server cannot be reached.
+    """
+    from runner.testing.postgres import scratch_database, unreachable_reason
+
+    reason = unreachable_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    with scratch_database() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url(postgres_database: str) -> str:
+    """The run's scratch database, emptied for this test."""
+    from runner.testing.postgres import reset
+
+    reset(postgres_database)
+    return postgres_database

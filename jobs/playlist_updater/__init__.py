@@ -1,11 +1,12 @@
 """The playlist updater: declarative playlist automation in the fewest API calls.
 
-One run: read the sources (`sources`), find the playlist (`playlist`), compute the list it should
-hold (`target.build_target`), and write only the difference (`planner.plan`). When Spotify still
-reports the `snapshot_id` the job wrote last, and the item total and first page that the same
-request returns agree with what it wrote, its items are not read again (a snapshot answered by the
-job's own write may include another client's edit, so it is never trusted alone); when the target
-equals that too, the run makes no write at all.
+One run: read the sources (`gather`: one module per source in `sources/`, plugins through the entry
+point group `spotify_runner.sources`; plays resolved to tracks by `resolve`), find the playlist
+(`playlist`), compute the list it should hold (`target.build_target`), and write only the
+difference (`planner.plan`). When Spotify still reports the `snapshot_id` the job wrote last, and
+the item total and first page that the same request returns agree with what it wrote, its items are
+not read again (a snapshot answered by the job's own write may include another client's edit, so it
+is never trusted alone); when the target equals that too, the run makes no write at all.
 
 The parts that decide *what* to write are pure and tested without a network:
 

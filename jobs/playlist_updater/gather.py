@@ -253,13 +253,10 @@ class Gatherer:
 
 
 def _http_for(ctx: JobContext) -> Http:
-    """The run's source HTTP, bound to the run's deadline when the runner gives one."""
-    deadline = getattr(ctx, "deadline", None)
-    factory = getattr(ctx, "http", None)
-    remaining = getattr(deadline, "remaining", None)
-    if callable(factory) and callable(remaining):
-        return Http(remaining=remaining, session_factory=factory)
-    return Http()
+    """The run's source HTTP, bound to the run's deadline: no read outlives the run's timeout."""
+    if ctx.deadline is None:
+        return Http()
+    return Http(remaining=ctx.deadline.remaining, session_factory=ctx.http)
 
 
 def _pack(candidate: Candidate) -> list[Any]:

@@ -28,6 +28,12 @@ _CREDENTIAL_NAMES = {
     "refresh_token": "spotify_refresh_token",
 }
 
+# The secret keys of each section that has some besides the accounts' refresh tokens.
+_SECRET_KEYS: dict[KeyPath, tuple[str, ...]] = {
+    ("spotify",): ("client_secret", "refresh_token"),
+    ("state",): ("password",),
+}
+
 
 def _expand(raw: str, base_dir: Path, env: Mapping[str, str]) -> Path:
     """`~` from the given environment's HOME; relative paths against the config's folder."""
@@ -114,6 +120,9 @@ class Preparer:
                 del implicit["refresh_token"]
             data["spotify"] = self.secrets(dict(spotify), ("spotify",), implicit)
         self.accounts(data)
+        state = data.get("state")
+        if isinstance(state, dict):
+            data["state"] = self.secrets(dict(state), ("state",), {})
         state_dir = data.get("state_dir")
         if state_dir is None:
             data["state_dir"] = _default_state_dir(self.env)
@@ -137,7 +146,7 @@ class Preparer:
             implicit: secret key -> credential file name, for the keys that have one.
         """
         credentials = self.env.get("CREDENTIALS_DIRECTORY", "")
-        keys = ("client_secret", "refresh_token") if where == ("spotify",) else ("refresh_token",)
+        keys = _SECRET_KEYS.get(where, ("refresh_token",))
         for key in keys:
             file_key = f"{key}_file"
             path, file_path = (*where, key), (*where, file_key)

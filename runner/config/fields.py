@@ -214,6 +214,21 @@ def _check_port(parts: Any, value: str) -> None:
         raise fail(f"the port must be 1 to 65535, in {show(value)}")
 
 
+def check_state_url(value: str | None) -> str | None:
+    """A PostgreSQL URL; the message never quotes it (it may hold a password)."""
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise fail(
+            "expected postgresql://USER@HOST/DATABASE (leave state.url out to keep the state "
+            "in SQLite in state_dir)"
+        )
+    if not parts.path.strip("/") and not parts.hostname:
+        raise fail("name the database: postgresql://USER@HOST/DATABASE")
+    return value
+
+
 def check_cron(value: str) -> str:
     # Imported here: the scheduler's import cost is paid only by configs that use cron.
     from runner.cron import CronError, normalize

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from pydantic import (
@@ -31,6 +33,7 @@ from runner.config.fields import (
     check_cron,
     check_name,
     check_redirect_uri,
+    check_state_url,
     check_timezone,
     empty_mapping,
     fail,
@@ -96,6 +99,27 @@ class AccountConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     refresh_token: Secret = None
+
+
+class StateConfig(BaseModel):
+    """Where the state lives (`state:`): SQLite in `state_dir` by default, or PostgreSQL.
+
+    Two daemons with the same config and the same `url` form an active/standby pair.
+
+    Attributes:
+        url: `postgresql://user@host/database` (sslmode and the like as URL parameters); None
+            for SQLite in `state_dir`.
+        password: the database password when not in the URL: usually `${VAR}`, or
+            `password_file` (read like the Spotify secrets).
+        node: this daemon's name in `jobs` and `/healthz`; the host name by default. Names
+            need not be unique: leadership never depends on them.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    url: Annotated[Text | None, AfterValidator(check_state_url)] = None
+    password: Secret = None
+    node: Annotated[Text, AfterValidator(non_empty)] = Field(default_factory=socket.gethostname)
 
 
 class ScheduleConfig(BaseModel):
@@ -195,6 +219,7 @@ class Config(BaseModel):
         accounts: the Spotify users, by name; without `accounts:` in the file, one account
             named "default" holding `spotify.refresh_token`.
         state_dir: token store and run history; absolute.
+        state: where the state lives (SQLite in `state_dir`, or PostgreSQL).
         timezone: IANA name the schedules are read in.
         jobs_dir: an optional folder of drop-in job modules; absolute.
         shutdown_timeout: how long a stop waits for running jobs.
@@ -209,6 +234,7 @@ class Config(BaseModel):
         default_factory=lambda: {DEFAULT_ACCOUNT: AccountConfig()}
     )
     state_dir: Path
+    state: StateConfig = Field(default_factory=StateConfig)
     timezone: Annotated[str, BeforeValidator(check_timezone)]
     jobs_dir: Path | None = None
     shutdown_timeout: Annotated[
@@ -231,7 +257,11 @@ class Config(BaseModel):
         """Every secret in the config, in clear: for the log redaction filter only."""
         values = [self.spotify.client_secret, self.spotify.refresh_token]
         values += [account.refresh_token for account in self.accounts.values()]
-        return sorted({value.get_secret_value() for value in values if value is not None})
+        values.append(self.state.password)
+        found = [value.get_secret_value() for value in values if value is not None]
+        if self.state.url:
+            found.append(urlsplit(self.state.url).password or "")
+        return sorted({value for value in found if value})
 
     def account_of(self, job: str) -> str:
         """The account a configured job runs as."""
@@ -282,6 +312,7 @@ class Config(BaseModel):
 EXTRA_KEYS: dict[type[BaseModel], tuple[str, ...]] = {
     SpotifyConfig: ("client_secret_file", "refresh_token_file"),
     AccountConfig: ("refresh_token_file",),
+    StateConfig: ("password_file",),
 }
 HIDDEN_KEYS: dict[type[BaseModel], tuple[str, ...]] = {Config: ("source",)}
 

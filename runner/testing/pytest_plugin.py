@@ -14,6 +14,10 @@ Fixtures:
     accounts_harness: a factory, `accounts_harness({"alice": "alice", "bob": "bob"})`: a
         `JobHarness` whose config has those accounts (account name -> fake user; missing
         users are added); run a job as one with `harness.run(job, options, account="bob")`.
+    feed_server: a started `FeedServer` (`serve(path, body, content_type)`, ETag and
+        Last-Modified, gzip): feeds and pages for the playlist updater's `feed` source or yours.
+    fake_spinitron, fake_lastfm, fake_listenbrainz: started fakes of those services, as their
+        APIs document them; point a source's `api_url` at their `api_url`.
 
 What the fake serves: every operation of Spotify's OpenAPI description that is not
 deprecated, with its limits (`limit` 50, search 10, artist albums 10, `/me/library` 40 URIs,
@@ -53,6 +57,10 @@ import spotipy
 from runner.testing.clients import app_client, user_client
 from runner.testing.fake import FakeSpotify
 from runner.testing.harness import ALL_SCOPES, JobHarness
+from runner.testing.lastfm import FakeLastfm
+from runner.testing.listenbrainz import FakeListenBrainz
+from runner.testing.service import FeedServer
+from runner.testing.spinitron import FakeSpinitron
 
 
 @pytest.fixture
@@ -131,3 +139,31 @@ def job_harness(fake_spotify: FakeSpotify, tmp_path: Path) -> Iterator[JobHarnes
     jobs_dir = Path("my_jobs") if Path("my_jobs").is_dir() else None
     with JobHarness(fake_spotify, tmp_path / "state", jobs_dir=jobs_dir) as harness:
         yield harness
+
+
+@pytest.fixture
+def feed_server() -> Iterator[FeedServer]:
+    """A started `FeedServer` on 127.0.0.1, stopped afterwards."""
+    with FeedServer() as server:
+        yield server
+
+
+@pytest.fixture
+def fake_spinitron() -> Iterator[FakeSpinitron]:
+    """A started fake Spinitron (API v2 spins), stopped afterwards."""
+    with FakeSpinitron() as server:
+        yield server
+
+
+@pytest.fixture
+def fake_lastfm() -> Iterator[FakeLastfm]:
+    """A started fake Last.fm (user methods), stopped afterwards."""
+    with FakeLastfm() as server:
+        yield server
+
+
+@pytest.fixture
+def fake_listenbrainz() -> Iterator[FakeListenBrainz]:
+    """A started fake ListenBrainz (listens and statistics), stopped afterwards."""
+    with FakeListenBrainz() as server:
+        yield server

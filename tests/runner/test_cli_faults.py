@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import sqlite3
+import stat
 import subprocess
 import sys
 import time
@@ -333,3 +334,14 @@ def test_global_options_after_the_command_are_accepted(world: World, args: list[
     if any("json" in a for a in args):
         first = next(line for line in done.stderr.splitlines() if line.strip())
         assert json.loads(first)["level"]
+
+
+def test_every_folder_a_run_creates_is_0700(world: World, tmp_path: Path) -> None:
+    state_dir = tmp_path / "new" / "state"
+    world.write_config(JOBS, state_dir=str(state_dir))
+    done = world.cli("run-job", "tick")
+    assert done.returncode == 0, done.stderr
+    folders = [tmp_path / "new", *(p for p in (tmp_path / "new").rglob("*") if p.is_dir())]
+    assert len(folders) >= 4  # new, state, accounts/default, locks/default at least
+    for folder in folders:
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder

@@ -215,6 +215,21 @@ def test_a_run_outliving_shutdown_timeout_is_recorded_interrupted_and_the_exit_i
     assert "were interrupted by the last stop" not in second.stderr()
 
 
+def test_a_state_dir_that_refuses_a_run_is_one_line_per_run(world: World) -> None:
+    """What a state directory taken over by another user does to runs: no traceback each time."""
+    world.write_config({"tick": every(1)})
+    world.state_dir.mkdir(parents=True, exist_ok=True)
+    (world.state_dir / "locks").write_text("in the way of the run locks' folder\n")
+    daemon = world.daemon()
+    daemon.wait_started()
+    line = f"tick: not run: cannot use {world.state_dir / 'locks' / 'default'}: "
+    log = daemon.wait_log(line, count=2)
+    daemon.send(signal.SIGTERM)
+    assert daemon.wait() == 0
+    assert "Traceback" not in log
+    assert "the run machinery failed" not in log
+
+
 def test_sighup_adds_a_job_and_a_broken_config_keeps_the_old_one(world: World) -> None:
     world.write_config({"tick": every(1)})
     daemon = world.daemon()

@@ -4,6 +4,7 @@ deleted under it, and Spotify's spent quota. Real processes, real mounts, the fa
 from __future__ import annotations
 
 import contextlib
+import json
 import signal
 from collections.abc import Callable, Iterator
 
@@ -108,3 +109,100 @@ def test_an_endless_retry_after_sets_the_hold_and_nothing_fires_into_the_429s(
     log = daemon.stderr()
     assert "Traceback" not in log
     assert "machinery failed" not in log
+
+
+@pytest.mark.slow
+def test_a_state_database_deleted_under_the_daemon_is_noticed_and_recreated(
+    world: World,
+) -> None:
+    world.write_config({"tick": every(1)})
+    daemon = world.daemon()
+    daemon.wait_started()
+    before = world.wait_runs("tick", lambda rs: len(rs) >= 2, what="runs before the deletion")
+    db = world.state_dir / "state.sqlite3"
+    db.unlink()
+    log = daemon.wait_log("was deleted while in use", timeout=20)
+    assert "ERROR" in log
+    assert str(db) in log
+    # Nothing recorded before is lost, and what comes after lands in the new file.
+    after = world.wait_runs(
+        "tick", lambda rs: len(rs) >= len(before) + 3, what="runs after the deletion"
+    )
+    assert [r.id for r in after[: len(before)]] == [r.id for r in before]
+    state = world.state_dir / "state.sqlite3"
+    daemon.send(signal.SIGTERM)
+    assert daemon.wait() == 0
+    assert state.exists()
+    restarted = world.runs("tick")
+    assert len(restarted) >= len(after)
+    assert world.cli("jobs").returncode == 0
+    assert "Traceback" not in daemon.stderr()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [
+        (Fault(path="/me/playlists$", reason="QUOTA_EXCEEDED", times=None), "QUOTA_EXCEEDED"),
+        (Fault(path="/me/playlists$", retry_after=3600, times=None), "Retry-After 1h"),
+    ],
+    ids=["quota", "retry-after"],
+)
+def test_a_hold_is_shown_in_jobs_and_kept_across_a_restart(
+    world: World, fault: Fault, reason: str
+) -> None:
+    world.fake.inject(fault)
+    world.write_config({"limited": every(1, job="limited"), "tick": every(1)})
+    daemon = world.daemon()
+    (run,) = world.wait_runs("limited", lambda rs: len(rs) >= 1, what="the limited run")[:1]
+    assert run.status is RunStatus.RATE_LIMITED
+    if reason == "QUOTA_EXCEEDED":
+        assert run.error is not None
+        assert run.error.endswith("every job waits 5m")
+    world.wait_runs("tick", lambda rs: any(r.status is RunStatus.SKIPPED for r in rs))
+    jobs = world.cli("jobs")
+    assert jobs.returncode == 0, jobs.stderr
+    held_line = next(line for line in jobs.stdout.splitlines() if line.startswith("spotify:"))
+    assert "rate-limited until" in held_line
+    assert reason in held_line
+    assert "every job waits" in held_line
+    as_json = json.loads(world.cli("jobs", "--json").stdout)
+    assert reason in as_json["rate_limit"]["reason"]
+    daemon.send(signal.SIGTERM)
+    assert daemon.wait() == 0
+    calls = world.fake.count("GET", "^/v1/me/playlists$")
+    me_calls = world.fake.count("GET", "^/v1/me/?$")
+    # A restart keeps the hold: nothing reaches Spotify, every run is recorded as held.
+    again = world.daemon()
+    again.wait_log("rate-limited this app before the restart")
+    skipped_before = sum(r.status is RunStatus.SKIPPED for r in world.runs("tick"))
+    world.wait_runs(
+        "tick",
+        lambda rs: sum(r.status is RunStatus.SKIPPED for r in rs) >= skipped_before + 2,
+        what="held runs after the restart",
+    )
+    assert world.fake.count("GET", "^/v1/me/playlists$") == calls == 1
+    assert world.fake.count("GET", "^/v1/me/?$") == me_calls
+    again.send(signal.SIGTERM)
+    assert again.wait() == 0
+    assert "Traceback" not in again.stderr() + daemon.stderr()
+
+
+@pytest.mark.slow
+def test_a_full_disk_under_the_daemon_is_said_in_one_line_and_it_carries_on(world: World) -> None:
+    with small_disk(world.state_dir, size="600k") as disk:
+        world.write_config({"tick": every(1)})
+        daemon = world.daemon()
+        daemon.wait_started()
+        world.wait_runs("tick", lambda rs: len(rs) >= 1)
+        disk.fill()
+        log = daemon.wait_log("the disk is full", timeout=20)
+        disk.free()
+        # Runs are recorded again once there is room.
+        count = len(world.runs("tick"))
+        world.wait_runs("tick", lambda rs: len(rs) >= count + 2, what="runs after freeing")
+        daemon.send(signal.SIGTERM)
+        assert daemon.wait() == 0
+        log = daemon.stderr()
+        assert "Traceback" not in log
+        assert "disk I/O error" not in log

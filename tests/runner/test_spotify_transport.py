@@ -13,7 +13,7 @@ import spotipy
 from pydantic import SecretStr
 
 from runner.config import SpotifyConfig
-from runner.errors import DryRunWrite, RateLimited, RunTimedOut, TransientError
+from runner.errors import DryRunWrite, QuotaExceeded, RateLimited, RunTimedOut, TransientError
 from runner.spotify import MAX_RETRY_AFTER, RunnerSession, make_client, spotify_error_message
 from runner.testing import FakeSpotify, Fault
 from runner.tokens import TokenManager, TokenStore
@@ -117,6 +117,20 @@ def test_429_with_long_retry_after_fails_at_once(fake: FakeSpotify, tokens: Toke
     assert info.value.retry_after == 3600
     assert "QUOTA_EXCEEDED" in str(info.value)
     assert len(api_requests(fake)) == 1
+
+
+def test_a_spent_quota_without_retry_after_ends_the_run_at_once(
+    fake: FakeSpotify, tokens: TokenManager
+) -> None:
+    slept: list[float] = []
+    client = make_client(tokens, fake.api_url, sleep=slept.append)
+    fake.inject(Fault("GET", "/me/?$", status=429, reason="QUOTA_EXCEEDED", times=None))
+    with pytest.raises(QuotaExceeded) as info:
+        client.me()
+    assert slept == []  # not retried within the run: that would only spend nothing again
+    assert len(api_requests(fake)) == 1
+    assert info.value.retry_after is None
+    assert "QUOTA_EXCEEDED" in str(info.value)
 
 
 @pytest.mark.parametrize("header", [float("inf"), 99999999999999.0])

@@ -131,9 +131,12 @@ def _drop_deprecated(node: Any, gone: frozenset[str] = frozenset()) -> Any:
 def _nullable_if_said(prop: Any) -> Any:
     """A property whose own description says it may be `null` ("`null` if none", "Can be
     `null`") is nullable, though the description's schema forgets to say so."""
-    if isinstance(prop, dict) and "`null`" in str(prop.get("description", "")):
+    if not isinstance(prop, dict) or "`null`" not in str(prop.get("description", "")):
+        return prop
+    if "type" in prop:
         return {**prop, "nullable": True}
-    return prop
+    # `nullable` needs a `type` beside it; a oneOf/allOf property gets null as an alternative.
+    return {"anyOf": [prop, {"enum": [None]}], "description": prop.get("description")}
 
 
 def _type_of(schemas: dict[str, Any], name: str) -> str | None:

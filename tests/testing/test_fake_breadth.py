@@ -68,6 +68,10 @@ def test_library_limits_and_errors(world: World, client_for: ClientFactory):
         "Payload contains a non-existing ID"
     )
     assert _error(lambda: sp._get("me/library/contains"))[0] == 400
+    world.fake.add_user("bob.smith", "Bob S")  # user ids need not be base62
+    sp._put("me/library", uris="spotify:user:bob.smith")  # spotipy itself refuses such ids
+    assert world.fake.in_library("alice", "spotify:user:bob.smith")
+    assert _error(lambda: sp._put("me/library", uris="spotify:album:not.base62"))[0] == 400
 
 
 def test_library_scopes_follow_the_uri_type(world: World, client_for: ClientFactory):

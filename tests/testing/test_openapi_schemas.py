@@ -14,8 +14,9 @@ import requests
 from fake_world import JPEG, World
 from openapi_spec import Operation, current, require_spec, response_schema, validate
 
-from runner.testing import Fault
+from runner.testing import FakeSpotify, Fault
 from runner.testing.fake.api import ROUTES
+from runner.testing.harness import ALL_SCOPES
 
 SERVED = {(r.method, r.template): r for r in ROUTES}
 
@@ -247,3 +248,39 @@ def test_errors_fit_the_error_schema(
     assert answer.status_code == status
     op = next(o for o in current() if o.name == "GET /me")
     validate(op, 401, answer.json())  # every error answer is the same ErrorObject wrapper
+
+
+EMPTY = {
+    "GET /me": {},
+    "GET /me/playlists": {},
+    "GET /me/tracks": {},
+    "GET /me/albums": {},
+    "GET /me/episodes": {},
+    "GET /me/shows": {},
+    "GET /me/audiobooks": {},
+    "GET /me/following": {"type": "artist"},
+    "GET /me/top/artists": {},
+    "GET /me/top/tracks": {},
+    "GET /me/player/devices": {},
+    "GET /me/player/recently-played": {},
+    "GET /me/player/queue": {},
+    "GET /search": {"q": "nothing", "type": "album,artist,playlist,track,show,episode,audiobook"},
+    "GET /me/library/contains": {"uris": "spotify:track:" + "0" * 22},
+}
+
+
+@pytest.mark.parametrize("name", sorted(EMPTY))
+def test_answers_about_nothing_fit_the_schema(
+    name: str, fake: FakeSpotify, http: requests.Session
+) -> None:
+    """A new user with nothing saved, played or playing still gets well-formed answers."""
+    op = next(o for o in current() if o.name == name)
+    token = fake.issue_access_token("alice", ALL_SCOPES)
+    answer = http.get(
+        fake.api_url + op.path,
+        params=EMPTY[name],
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    assert answer.status_code == 200, answer.text
+    validate(op, 200, answer.json())

@@ -13,6 +13,7 @@ window, or a rewritten feed, which counts as new entirely).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -216,8 +217,12 @@ def read(src: SourceContext, options: Options) -> Reading:
     # `order` says.
     if plays and all(play.played_at is not None for play in plays):
         plays.sort(key=lambda play: play.played_at or 0)
-    elif options.order == "newest_first":
-        plays.reverse()
+    else:
+        # Some without a time: the feed's own order, and no time at all, so that the last lines
+        # seen (not the times) tell what is new.
+        plays = [replace(play, played_at=None) for play in plays]
+        if options.order == "newest_first":
+            plays.reverse()
     if src.mode == "append" and not any(play.played_at for play in plays):
         plays, cursor = _new_since_tail(plays, cursor)
     return Reading(plays, cursor=cursor, skipped=unmatched)

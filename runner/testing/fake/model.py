@@ -43,7 +43,8 @@ BASE62_ID = re.compile(r"^[0-9A-Za-z]{22}$")
 TRACK_URI = re.compile(r"^spotify:track:([0-9A-Za-z]{22})$")
 # Anything a playlist may hold: "tracks or episodes", as the spec says.
 ITEM_URI = re.compile(r"^spotify:(track|episode):([0-9A-Za-z]{22})$")
-ANY_URI = re.compile(r"^spotify:([a-z]+):([0-9A-Za-z]+)$")
+# User ids are not base62 ("bob.smith"); other ids are checked as base62 where it matters.
+ANY_URI = re.compile(r"^spotify:([a-z]+):([0-9A-Za-z._-]+)$")
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,14 @@ playlist table) and served by `FeedServer` on 127.0.0.1; the job runs as the dae
 from __future__ import annotations
 
 import gzip
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
+from runner.cli import main
 from runner.errors import JobLoadError
+from runner.execution import RunOutcome
 from runner.state import RunStatus
 from runner.testing import FakeSpotify
 from runner.testing.harness import JobHarness
@@ -22,13 +24,36 @@ JOB = "playlist_updater"
 
 
 @pytest.fixture
-def feeds() -> Iterator[FeedServer]:
-    with FeedServer() as server:
-        yield server
+def feeds(feed_server: FeedServer) -> FeedServer:
+    return feed_server  # the installed pytest plugin's fixture
 
 
 def searches(fake: FakeSpotify) -> int:
     return fake.count("GET", r"/v1/search$")
+
+
+def append_options(pid: str, url: str, **extra: object) -> dict[str, object]:
+    """A job appending one feed's plays at the bottom of a playlist."""
+    feed: dict[str, object] = {"url": url}
+    if "order" in extra:
+        feed["order"] = extra.pop("order")
+    return {
+        "playlist": pid,
+        "sources": [{"feed": feed}],
+        "mode": "append",
+        "position": "bottom",
+        **extra,
+    }
+
+
+def mirror(
+    fake: FakeSpotify, harness: JobHarness, source: dict[str, object]
+) -> tuple[str, RunOutcome]:
+    """A new playlist made the feed's tracks (replace mode); the run must succeed."""
+    pid = fake.add_playlist()
+    outcome = harness.run(JOB, {"playlist": pid, "sources": [{"feed": source}]})
+    assert outcome.status is RunStatus.OK, outcome.error
+    return pid, outcome
 
 
 def catalog(fake: FakeSpotify) -> dict[str, str]:
@@ -75,12 +100,7 @@ def test_rss_feed_in_play_order_then_an_idle_poll_costs_one_304(
     uris = catalog(fake)
     feeds.serve("/plays.rss", RSS, "application/rss+xml; charset=utf-8")
     pid = fake.add_playlist()
-    options = {
-        "playlist": pid,
-        "sources": [{"feed": {"url": feeds.url("/plays.rss")}}],
-        "mode": "append",
-        "position": "bottom",
-    }
+    options = append_options(pid, feeds.url("/plays.rss"))
     first = harness.run(JOB, options)
     assert first.status is RunStatus.OK, first.error
     # Oldest first at the bottom, by the items' dates (the feed lists newest first).
@@ -101,13 +121,7 @@ def test_a_play_already_taken_is_not_added_again_across_runs(
     uris = catalog(fake)
     feeds.serve("/plays.rss", RSS, "application/rss+xml")
     pid = fake.add_playlist()
-    options = {
-        "playlist": pid,
-        "sources": [{"feed": {"url": feeds.url("/plays.rss")}}],
-        "mode": "append",
-        "position": "bottom",
-        "dedupe": False,
-    }
+    options = append_options(pid, feeds.url("/plays.rss"), dedupe=False)
     assert harness.run(JOB, options).status is RunStatus.OK
     newer = RSS.replace(
         "<item>",
@@ -137,14 +151,12 @@ def test_json_now_playing_endpoint_with_jmespath(
 ) -> None:
     uris = catalog(fake)
     feeds.serve("/nowplaying.json", NOW_PLAYING, "application/json")
-    pid = fake.add_playlist()
     source = {
         "url": feeds.url("/nowplaying.json"),
         "format": "json",
         "json": {"items": "data.plays", "artist": "artist.name", "title": "song"},
     }
-    outcome = harness.run(JOB, {"playlist": pid, "sources": [{"feed": source}]})
-    assert outcome.status is RunStatus.OK, outcome.error
+    pid, outcome = mirror(fake, harness, source)
     assert fake.playlist_uris(pid) == [uris["iko"], uris["ruler"]]  # by time, oldest first
 
 
@@ -157,14 +169,12 @@ def test_icecast_status_json_names_the_song_in_one_field(
         '"http://radio.example:8000/live", "server_name": "WXYZ", "title": "Dr. John - Iko Iko"}}}'
     )
     feeds.serve("/status-json.xsl", status, "application/json")
-    pid = fake.add_playlist()
     source = {
         "url": feeds.url("/status-json.xsl"),
         "format": "json",
         "json": {"items": "icestats.source", "line": "title"},
     }
-    outcome = harness.run(JOB, {"playlist": pid, "sources": [{"feed": source}]})
-    assert outcome.status is RunStatus.OK, outcome.error
+    pid, outcome = mirror(fake, harness, source)
     assert fake.playlist_uris(pid) == [uris["iko"]]
 
 
@@ -188,7 +198,6 @@ def test_html_playlist_page_with_css_selectors(
 ) -> None:
     uris = catalog(fake)
     feeds.serve("/playlist", PAGE, "text/html; charset=utf-8")
-    pid = fake.add_playlist()
     source = {
         "url": feeds.url("/playlist"),
         "format": "html",
@@ -199,8 +208,7 @@ def test_html_playlist_page_with_css_selectors(
             "played_at": "time@datetime",
         },
     }
-    outcome = harness.run(JOB, {"playlist": pid, "sources": [{"feed": source}]})
-    assert outcome.status is RunStatus.OK, outcome.error
+    pid, outcome = mirror(fake, harness, source)
     assert fake.playlist_uris(pid) == [uris["iko"], uris["pocky"]]
 
 
@@ -276,12 +284,7 @@ def test_a_failing_feed_leaves_the_playlist_and_its_cursor(
     uris = fake.make_tracks(3)
     pid = fake.add_playlist()
     feeds.serve("/plays", "\n".join(uris[:2]))
-    options = {
-        "playlist": pid,
-        "sources": [{"feed": {"url": feeds.url("/plays")}}],
-        "mode": "append",
-        "position": "bottom",
-    }
+    options = append_options(pid, feeds.url("/plays"))
     assert harness.run(JOB, options).status is RunStatus.OK
     state = harness.state()
     feeds.serve("/plays", "\n".join(uris))
@@ -433,15 +436,13 @@ def test_npr_composer_tracks_endpoint_as_in_the_readme(
 ) -> None:
     uris = catalog(fake)
     feeds.serve("/v1/widget/UCS/tracks", NPR_COMPOSER, "application/json; charset=utf-8")
-    pid = fake.add_playlist()
     source = {
         "url": feeds.url("/v1/widget/UCS/tracks") + "?format=json",
         "format": "json",
         "order": "newest_first",
         "json": {"items": "tracklist.results[].song", "artist": "artistName", "title": "trackName"},
     }
-    outcome = harness.run(JOB, {"playlist": pid, "sources": [{"feed": source}]})
-    assert outcome.status is RunStatus.OK, outcome.error
+    pid, outcome = mirror(fake, harness, source)
     assert fake.playlist_uris(pid) == [uris["iko"], uris["pocky"]]
 
 
@@ -484,7 +485,7 @@ def test_a_malformed_json_body_is_transient(
 
 
 def test_unmatched_lines_name_the_best_rejected_candidate_in_the_run_log(
-    fake: FakeSpotify, harness: JobHarness, tmp_path: Path
+    fake: FakeSpotify, harness: JobHarness, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     decoy = fake.add_track("Ruler of My Heart (Karaoke Version)", ["Irma Thomas Tribute Band"])
     feed = tmp_path / "plays.txt"
@@ -493,10 +494,31 @@ def test_unmatched_lines_name_the_best_rejected_candidate_in_the_run_log(
     outcome = harness.run(JOB, {"playlist": pid, "sources": [{"feed": {"file": str(feed)}}]})
     assert outcome.status is RunStatus.OK, outcome.error
     assert fake.playlist_uris(pid) == []
-    assert (
+    expected = (
         "1 line(s) matched no track: Irma Thomas - Ruler of My Heart (closest: Irma Thomas "
         f"Tribute Band - Ruler of My Heart (Karaoke Version) ({decoy}), score 0."
-    ) in outcome.log_tail
+    )
+    assert expected in outcome.log_tail
+    # `spotify-runner history --run ID` shows the same line: copy the URI into `overrides`.
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "spotify": {
+                    "client_id": fake.CLIENT_ID,
+                    "client_secret": fake.CLIENT_SECRET,
+                    "redirect_uri": "http://127.0.0.1:8888/callback",
+                },
+                "state_dir": str(harness.state_dir),
+                "timezone": "UTC",
+                "jobs": {"job": {"job": "hello", "schedule": {"every": "1h"}}},
+            }
+        )
+    )
+    with pytest.raises(SystemExit) as done:
+        main(["-c", str(config), "history", "--run", str(outcome.run_id)])
+    assert done.value.code in (0, None)
+    assert expected in capsys.readouterr().out
 
 
 def test_replace_mode_idle_poll_is_one_304_and_keeps_the_playlist(
@@ -516,3 +538,72 @@ def test_replace_mode_idle_poll_is_one_304_and_keeps_the_playlist(
     assert len(fake.writes()) == writes
     assert fake.playlist_uris(pid) == [uris["iko"], uris["pocky"], uris["tipitina"]]
     assert idle.summary == "+0 -0 ~0 moved, 0 unmatched, 3 tracks"
+
+
+def test_a_feed_that_drips_is_cut_at_the_runs_deadline(
+    fake: FakeSpotify, harness: JobHarness
+) -> None:
+    import http.server
+    import threading
+    import time
+    from datetime import timedelta
+
+    stop = threading.Event()
+
+    class Drip(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.end_headers()
+            # A byte every 0.2 s: each read succeeds, so only the run's deadline ends it.
+            for _ in range(600):
+                if stop.is_set():
+                    return
+                try:
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                except OSError:
+                    return
+                time.sleep(0.2)
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Drip)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        pid = fake.add_playlist()
+        url = f"http://127.0.0.1:{server.server_address[1]}/plays"
+        started = time.monotonic()
+        outcome = harness.run(
+            JOB,
+            {"playlist": pid, "sources": [{"feed": {"url": url}}]},
+            timeout=timedelta(seconds=2),
+        )
+        took = time.monotonic() - started
+    finally:
+        stop.set()
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    assert outcome.status is RunStatus.TIMED_OUT, outcome.error
+    assert took < 60  # the drip alone would last 120 s
+    assert fake.playlist_uris(pid) == []
+
+
+def test_a_feed_where_only_some_items_have_a_time_is_read_as_a_log(
+    fake: FakeSpotify, harness: JobHarness, feeds: FeedServer
+) -> None:
+    uris = catalog(fake)
+    undated = RSS.replace("<pubDate>Tue, 01 Dec 2026 20:05:00 GMT</pubDate>", "")
+    feeds.serve("/plays.rss", undated, "application/rss+xml")
+    pid = fake.add_playlist()
+    options = append_options(pid, feeds.url("/plays.rss"), order="newest_first", dedupe=False)
+    assert harness.run(JOB, options).status is RunStatus.OK
+    assert fake.playlist_uris(pid) == [uris["iko"], uris["pocky"], uris["tipitina"]]
+    feeds.serve("/plays.rss", undated + " ", "application/rss+xml")  # changed, nothing new
+    again = harness.run(JOB, options)
+    assert again.status is RunStatus.OK, again.error
+    assert fake.playlist_uris(pid) == [uris["iko"], uris["pocky"], uris["tipitina"]]

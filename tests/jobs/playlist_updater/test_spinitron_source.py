@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,9 +16,8 @@ JOB = "playlist_updater"
 
 
 @pytest.fixture
-def station() -> Iterator[FakeSpinitron]:
-    with FakeSpinitron() as server:
-        yield server
+def station(fake_spinitron: FakeSpinitron) -> FakeSpinitron:
+    return fake_spinitron  # the installed pytest plugin's fixture
 
 
 def searches(fake: FakeSpotify) -> list[str]:

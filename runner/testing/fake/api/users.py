@@ -89,7 +89,8 @@ def recently_played(ctx: Ctx) -> Response:
         older = [p for p in reversed(plays) if before < 0 or p[2] < before]  # newest first
         chosen = older[:size]
         more = len(older) > size
-    cursors = {"after": str(chosen[0][2]), "before": str(chosen[-1][2])} if chosen else None
+    # No plays: no cursors (an empty object; the spec's CursorObject is not nullable).
+    cursors = {"after": str(chosen[0][2]), "before": str(chosen[-1][2])} if chosen else {}
     next_url = None
     path = "/me/player/recently-played"
     if more and chosen:

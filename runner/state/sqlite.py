@@ -1,200 +1,41 @@
-"""Run history and per-job state, behind one small interface.
+"""`StateStore` in one SQLite file: the default backend, needing nothing installed.
 
-Everything the daemon remembers between runs goes through `StateStore`: SQLite today
-(`SqliteStateStore`), PostgreSQL for an active/standby pair later. All datetimes are timezone-aware
-UTC going in and coming out; they are stored as fixed-width ISO-8601 text, so they sort as text and
-stay readable in `sqlite3`.
+Datetimes are stored as fixed-width ISO-8601 UTC text, so they sort as text and stay readable in
+`sqlite3`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from runner.errors import EXIT_USAGE, RunnerError
 from runner.files import describe_os_error, private_dir
 from runner.lock import pid_alive
+from runner.state.contract import (
+    INTERRUPTED,
+    RUN_COLUMNS,
+    RunRecord,
+    RunStatus,
+    StateError,
+    aware,
+    clip_text,
+    record_from_row,
+)
+from runner.state.sql import SqlStore
 
 STATE_FILE = "state.sqlite3"
 # How long a writer waits for another process's write lock before giving up.
 BUSY_TIMEOUT = 10.0
 SCHEMA_VERSION = 2
-# Bounds what one misbehaving job can put in the history; a summary is meant to be one line.
-MAX_TEXT = 4000
-# A run's own log lines, kept with its row: enough for "what did the 3 a.m. run do?".
-MAX_RUN_LOG = 64 * 1024
-INTERRUPTED = "interrupted (daemon stopped)"
 
 log = logging.getLogger("runner.state")
-
-
-class RunStatus(StrEnum):
-    """How a run ended (or that it has not ended yet)."""
-
-    RUNNING = "running"
-    OK = "ok"
-    FAILED = "failed"
-    TRANSIENT = "transient"
-    RATE_LIMITED = "rate_limited"
-    TIMED_OUT = "timed_out"
-    SKIPPED = "skipped"
-    NEEDS_AUTH = "needs_auth"
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """One run of one job, as recorded.
-
-    Attributes:
-        id: increases with every run recorded in this store.
-        account: the Spotify account the run used.
-        job: the job's name in the config.
-        scheduled_at: when the schedule wanted it; None for a manual run.
-        started_at: when it actually started (for a skipped run: when it was skipped).
-        ended_at: None while running.
-        status: how it ended.
-        summary: what the job returned, or why it was skipped.
-        error: one-line error for a run that did not succeed.
-        attempt: 1 for the first try, 2 for the first retry...
-        dry_run: the run changed nothing.
-        trigger: "schedule", "catch_up", "retry" or "manual".
-    """
-
-    id: int
-    account: str
-    job: str
-    scheduled_at: datetime | None
-    started_at: datetime
-    ended_at: datetime | None
-    status: RunStatus
-    summary: str | None
-    error: str | None
-    attempt: int
-    dry_run: bool
-    trigger: str
-
-
-class StateStore(Protocol):
-    """All persistent run data: history and per-job state. Thread-safe."""
-
-    def start_run(
-        self,
-        job: str,
-        *,
-        scheduled_at: datetime | None,
-        started_at: datetime,
-        attempt: int = 1,
-        trigger: str = "schedule",
-        dry_run: bool = False,
-        account: str = "default",
-    ) -> int:
-        """Records a run as RUNNING and returns its id."""
-        ...
-
-    def finish_run(
-        self,
-        run_id: int,
-        status: RunStatus,
-        *,
-        ended_at: datetime,
-        summary: str | None = None,
-        error: str | None = None,
-    ) -> RunRecord:
-        """Records how a run ended and returns the full record."""
-        ...
-
-    def record_skipped(
-        self,
-        job: str,
-        *,
-        scheduled_at: datetime | None,
-        at: datetime,
-        reason: str,
-        account: str = "default",
-    ) -> RunRecord:
-        """Records a run that did not happen (overlap, missed) with the reason as its summary."""
-        ...
-
-    def last_run(self, job: str, account: str = "default") -> RunRecord | None:
-        """The job's most recently recorded run of any status, or None."""
-        ...
-
-    def runs(
-        self, job: str | None = None, *, limit: int = 50, account: str = "default"
-    ) -> list[RunRecord]:
-        """Recorded runs of one job (or all jobs), newest first."""
-        ...
-
-    def last_scheduled_at(self, job: str, account: str = "default") -> datetime | None:
-        """The latest scheduled time of any recorded run, skipped ones included."""
-        ...
-
-    def load_job_state(self, job: str, account: str = "default") -> dict[str, Any]:
-        """The job's saved state, or an empty dict."""
-        ...
-
-    def save_job_state(self, job: str, state: Mapping[str, Any], account: str = "default") -> None:
-        """Replaces the job's saved state. Raises TypeError for a value JSON cannot hold."""
-        ...
-
-    def mark_interrupted(self, now: datetime, *, own: bool = False) -> int:
-        """Ends runs a crashed process left RUNNING as FAILED; returns how many.
-
-        With `own`, this process's own running runs too (a daemon abandoning them at stop).
-        """
-        ...
-
-    def get_run(self, run_id: int) -> RunRecord | None:
-        """One run by id, of any job and account, or None."""
-        ...
-
-    def all_runs(self, job: str | None = None, *, limit: int = 50) -> list[RunRecord]:
-        """Recorded runs of every account (of one job name, or all), newest first."""
-        ...
-
-    def save_run_log(self, run_id: int, text: str) -> None:
-        """Keeps a run's captured log lines with its row (clipped to `MAX_RUN_LOG` bytes)."""
-        ...
-
-    def run_log(self, run_id: int) -> str | None:
-        """A run's captured log lines, or None when the run is unknown or kept none."""
-        ...
-
-    def run_counts(self) -> list[tuple[str, str, RunStatus, int]]:
-        """How many finished runs each (account, job, status) has in the history."""
-        ...
-
-    def last_success(self) -> dict[tuple[str, str], datetime]:
-        """When each (account, job) last ended ok."""
-        ...
-
-    def recall(self, key: str) -> dict[str, Any] | None:
-        """What the daemon remembered under `key` (outage memory), or None."""
-        ...
-
-    def remember(self, key: str, value: Mapping[str, Any] | None) -> None:
-        """Remembers `value` under `key`; None forgets it."""
-        ...
-
-    def close(self) -> None:
-        """Releases the store; further calls fail."""
-        ...
-
-
-class StateError(RunnerError):
-    """The state database cannot be used (newer version, corrupt, locked, disk full, read-only)."""
-
-    exit_code = EXIT_USAGE
 
 
 _SCHEMA = """
@@ -235,13 +76,8 @@ CREATE TABLE memory (
 );
 """
 
-_COLUMNS = (
-    "id, account, job, scheduled_at, started_at, ended_at, status, summary, error, "
-    "attempt, dry_run, trigger"
-)
 
-
-class SqliteStateStore:
+class SqliteStateStore(SqlStore):
     """`StateStore` in one SQLite file, in WAL mode.
 
     One connection serialised by a lock serves all of the daemon's threads; WAL lets another
@@ -262,6 +98,8 @@ class SqliteStateStore:
         if keep_runs < 1:
             raise ValueError("keep_runs must be at least 1")
         self.path = Path(path)
+        self.where = str(self.path)
+        self.fix_tool = "sqlite3"
         self.keep_runs = keep_runs
         self.readonly = readonly
         # Re-entrant: noticing a replaced file reconnects (and migrates) under the same lock.
@@ -423,6 +261,17 @@ class SqliteStateStore:
                 raise  # our bug (a closed store), not the file's
             raise self._explain(exc, doing) from None
 
+    def _time(self, value: Any) -> datetime | None:
+        return _parse(value)
+
+    def _stamp(self, value: datetime) -> Any:
+        return _ts(value)
+
+    def _write(self, sql: str, params: tuple[Any, ...]) -> int:
+        with self._transaction() as cur:
+            cur.execute(sql, params)
+            return cur.rowcount
+
     # -- the file's identity ----------------------------------------------------------------
 
     def _check_identity(self) -> None:
@@ -442,34 +291,31 @@ class SqliteStateStore:
                 "everything recorded so far",
                 self.path,
             )
-            self._recreate()
         else:
             log.error(
                 "the state database %s was replaced by another file while in use: using the "
                 "new file from now on",
                 self.path,
             )
-            old = self._db
-            self._db = self._connect()
-            old.close()
-
-    def _recreate(self) -> None:
         old = self._db
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.recreate")
-        # Everything still in the write-ahead log goes into the (deleted) file first, so the
-        # copy is complete and no stale -wal is left for the new file to misread.
+        # Everything in the write-ahead log goes into the old file first, and the log is
+        # emptied: a -wal left at the path would otherwise be read as the new file's.
         old.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        _create_private(tmp)
-        copy = sqlite3.connect(tmp)
-        try:
-            old.backup(copy)
-        finally:
-            copy.close()
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.recreate")
+        if now is None:
+            # A deleted file stays readable through the open connection: copy it whole.
+            _create_private(tmp)
+            copy = sqlite3.connect(tmp)
+            try:
+                old.backup(copy)
+            finally:
+                copy.close()
         old.close()
         for suffix in ("-wal", "-shm"):
             with suppress(FileNotFoundError):
                 os.unlink(f"{self.path}{suffix}")
-        os.replace(tmp, self.path)
+        if now is None:
+            os.replace(tmp, self.path)
         self._db = self._connect()
 
     # -- runs -------------------------------------------------------------------------------
@@ -525,11 +371,17 @@ class SqliteStateStore:
         with self._transaction() as cur:
             cur.execute(
                 "UPDATE runs SET status = ?, ended_at = ?, summary = ?, error = ? WHERE id = ?",
-                (RunStatus(status).value, _ts(ended_at), _clip(summary), _clip(error), run_id),
+                (
+                    RunStatus(status).value,
+                    _ts(ended_at),
+                    clip_text(summary),
+                    clip_text(error),
+                    run_id,
+                ),
             )
             if cur.rowcount == 0:
                 raise KeyError(f"no run with id {run_id}")
-            row = cur.execute(f"SELECT {_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
+            row = cur.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
         return _record(row)
 
     def record_skipped(
@@ -554,12 +406,12 @@ class SqliteStateStore:
                     when,
                     when,
                     RunStatus.SKIPPED.value,
-                    _clip(reason),
+                    clip_text(reason),
                     "schedule",
                 ),
             )
             row = cur.execute(
-                f"SELECT {_COLUMNS} FROM runs WHERE id = ?", (cur.lastrowid,)
+                f"SELECT {RUN_COLUMNS} FROM runs WHERE id = ?", (cur.lastrowid,)
             ).fetchone()
             self._prune(cur, account, job)
         return _record(row)
@@ -572,39 +424,6 @@ class SqliteStateStore:
             " ORDER BY id DESC LIMIT 1 OFFSET ?)",
             (account, job, account, job, self.keep_runs),
         )
-
-    def last_run(self, job: str, account: str = "default") -> RunRecord | None:
-        """The job's most recently recorded run of any status (running included), or None."""
-        found = self.runs(job, limit=1, account=account)
-        return found[0] if found else None
-
-    def runs(
-        self, job: str | None = None, *, limit: int = 50, account: str = "default"
-    ) -> list[RunRecord]:
-        """Recorded runs of one job (or of all jobs when `job` is None), newest first."""
-        if job is None:
-            rows = self._query(
-                f"SELECT {_COLUMNS} FROM runs WHERE account = ? ORDER BY id DESC LIMIT ?",
-                (account, limit),
-            )
-        else:
-            rows = self._query(
-                f"SELECT {_COLUMNS} FROM runs WHERE account = ? AND job = ?"
-                " ORDER BY id DESC LIMIT ?",
-                (account, job, limit),
-            )
-        return [_record(row) for row in rows]
-
-    def last_scheduled_at(self, job: str, account: str = "default") -> datetime | None:
-        """The latest scheduled time of any recorded run (skipped ones included), or None.
-
-        Manual runs have no scheduled time and so do not count: `run-job` does not postpone
-        the schedule or stand in for a missed run.
-        """
-        rows = self._query(
-            "SELECT MAX(scheduled_at) FROM runs WHERE account = ? AND job = ?", (account, job)
-        )
-        return _parse(rows[0][0])
 
     def mark_interrupted(self, now: datetime, *, own: bool = False) -> int:
         """Ends as FAILED the runs left RUNNING by a process that no longer exists.
@@ -627,122 +446,6 @@ class SqliteStateStore:
                 [(RunStatus.FAILED.value, ended, INTERRUPTED, run_id) for run_id in stale],
             )
         return len(stale)
-
-    def get_run(self, run_id: int) -> RunRecord | None:
-        """One run by id, of any job and account, or None."""
-        rows = self._query(f"SELECT {_COLUMNS} FROM runs WHERE id = ?", (run_id,))
-        return _record(rows[0]) if rows else None
-
-    def all_runs(self, job: str | None = None, *, limit: int = 50) -> list[RunRecord]:
-        """Recorded runs of every account (of one job name, or all jobs), newest first."""
-        if job is None:
-            rows = self._query(f"SELECT {_COLUMNS} FROM runs ORDER BY id DESC LIMIT ?", (limit,))
-        else:
-            rows = self._query(
-                f"SELECT {_COLUMNS} FROM runs WHERE job = ? ORDER BY id DESC LIMIT ?", (job, limit)
-            )
-        return [_record(row) for row in rows]
-
-    def save_run_log(self, run_id: int, text: str) -> None:
-        """Keeps a run's captured log lines with its row, clipped to `MAX_RUN_LOG` bytes.
-
-        Raises:
-            KeyError: no run has this id.
-        """
-        with self._transaction() as cur:
-            cur.execute("UPDATE runs SET log = ? WHERE id = ?", (clip_log(text), run_id))
-            if cur.rowcount == 0:
-                raise KeyError(f"no run with id {run_id}")
-
-    def run_log(self, run_id: int) -> str | None:
-        """A run's captured log lines, or None when the run is unknown or kept none."""
-        rows = self._query("SELECT log FROM runs WHERE id = ?", (run_id,))
-        return rows[0][0] if rows else None
-
-    def run_counts(self) -> list[tuple[str, str, RunStatus, int]]:
-        """How many finished runs each (account, job, status) has in the history."""
-        rows = self._query(
-            "SELECT account, job, status, COUNT(*) FROM runs WHERE status != 'running'"
-            " GROUP BY account, job, status ORDER BY account, job, status"
-        )
-        return [(account, job, RunStatus(status), n) for account, job, status, n in rows]
-
-    def last_success(self) -> dict[tuple[str, str], datetime]:
-        """When each (account, job) last ended ok."""
-        rows = self._query(
-            "SELECT account, job, MAX(ended_at) FROM runs WHERE status = 'ok' GROUP BY account, job"
-        )
-        found = {(account, job): _parse(ended) for account, job, ended in rows}
-        return {key: when for key, when in found.items() if when is not None}
-
-    # -- outage memory ----------------------------------------------------------------------
-
-    def recall(self, key: str) -> dict[str, Any] | None:
-        """What was remembered under `key`, or None."""
-        rows = self._query("SELECT value FROM memory WHERE key = ?", (key,))
-        if not rows:
-            return None
-        loaded = json.loads(rows[0][0])
-        return loaded if isinstance(loaded, dict) else None
-
-    def remember(self, key: str, value: Mapping[str, Any] | None) -> None:
-        """Remembers `value` (JSON) under `key`, replacing what was there; None forgets."""
-        with self._transaction() as cur:
-            if value is None:
-                cur.execute("DELETE FROM memory WHERE key = ?", (key,))
-                return
-            cur.execute(
-                "INSERT INTO memory (key, value, updated_at) VALUES (?, ?, ?)"
-                " ON CONFLICT (key) DO UPDATE SET value = excluded.value,"
-                " updated_at = excluded.updated_at",
-                (key, json.dumps(dict(value)), _ts(datetime.now(UTC))),
-            )
-
-    # -- job state --------------------------------------------------------------------------
-
-    def load_job_state(self, job: str, account: str = "default") -> dict[str, Any]:
-        """The job's saved state, or an empty dict when it has none."""
-        rows = self._query(
-            "SELECT state FROM job_state WHERE account = ? AND job = ?", (account, job)
-        )
-        if not rows:
-            return {}
-        try:
-            loaded = json.loads(rows[0][0])
-        except ValueError:
-            raise StateError(
-                f"the saved state of job {job!r} in {self.path} is not valid JSON: fix it with "
-                f"sqlite3, or delete it to start the job afresh: DELETE FROM job_state WHERE "
-                f"job = '{job}'"
-            ) from None
-        if not isinstance(loaded, dict):
-            raise StateError(
-                f"the saved state of job {job!r} in {self.path} is not a JSON object: delete "
-                f"it to start the job afresh: DELETE FROM job_state WHERE job = '{job}'"
-            )
-        return loaded
-
-    def save_job_state(self, job: str, state: Mapping[str, Any], account: str = "default") -> None:
-        """Replaces the job's saved state with `state`, as JSON.
-
-        JSON's own rules apply: tuples come back as lists and non-string keys as strings.
-
-        Raises:
-            TypeError: a value JSON cannot hold; the message names where it is.
-        """
-        try:
-            text = json.dumps(dict(state), separators=(",", ":"))
-        except (TypeError, ValueError) as exc:
-            where = _find_unjsonable(dict(state), "state") or "state"
-            raise TypeError(f"job state of {job!r} is not JSON-able at {where}: {exc}") from exc
-        updated = _ts(datetime.now(UTC))
-        with self._transaction() as cur:
-            cur.execute(
-                "INSERT INTO job_state (account, job, state, updated_at) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (account, job) DO UPDATE SET state = excluded.state,"
-                " updated_at = excluded.updated_at",
-                (account, job, text, updated),
-            )
 
     def close(self) -> None:
         """Closes the connection; further calls raise sqlite3.ProgrammingError."""
@@ -812,9 +515,7 @@ def _create_private(path: Path) -> None:
 
 
 def _ts(value: datetime) -> str:
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"naive datetime {value!r}: the state store takes timezone-aware times")
-    return value.astimezone(UTC).isoformat(timespec="microseconds")
+    return aware(value).isoformat(timespec="microseconds")
 
 
 def _opt_ts(value: datetime | None) -> str | None:
@@ -825,63 +526,8 @@ def _parse(text: str | None) -> datetime | None:
     return None if text is None else datetime.fromisoformat(text).astimezone(UTC)
 
 
-def clip_log(text: str) -> str:
-    """`text` cut at a line end so that it fits in `MAX_RUN_LOG` bytes of UTF-8, marked if cut."""
-    data = text.encode("utf-8")
-    if len(data) <= MAX_RUN_LOG:
-        return text
-    marker = "... (log cut at 64 KiB)\n"
-    head = data[: MAX_RUN_LOG - len(marker)].decode("utf-8", errors="ignore")
-    cut = head.rfind("\n")
-    return (head[: cut + 1] if cut >= 0 else head) + marker
-
-
-def _clip(text: str | None) -> str | None:
-    if text is None or len(text) <= MAX_TEXT:
-        return text
-    return text[: MAX_TEXT - 1] + "…"
-
-
 def _record(row: tuple[Any, ...]) -> RunRecord:
-    (run_id, account, job, scheduled, started, ended, status, summary, error) = row[:9]
-    attempt, dry_run, trigger = row[9:]
-    started_at = _parse(started)
-    assert started_at is not None
-    return RunRecord(
-        id=run_id,
-        account=account,
-        job=job,
-        scheduled_at=_parse(scheduled),
-        started_at=started_at,
-        ended_at=_parse(ended),
-        status=RunStatus(status),
-        summary=summary,
-        error=error,
-        attempt=attempt,
-        dry_run=bool(dry_run),
-        trigger=trigger,
-    )
-
-
-def _find_unjsonable(value: Any, path: str) -> str | None:
-    """The path of the first value `json.dumps` rejects, for an error message that helps."""
-    if isinstance(value, str | int | float | bool) or value is None:
-        return None
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            if not isinstance(key, str | int | float | bool) and key is not None:
-                return f"{path} (key {key!r} of type {type(key).__name__})"
-            found = _find_unjsonable(item, f"{path}[{key!r}]")
-            if found:
-                return found
-        return None
-    if isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            found = _find_unjsonable(item, f"{path}[{index}]")
-            if found:
-                return found
-        return None
-    return f"{path} ({type(value).__name__})"
+    return record_from_row(row, _parse)
 
 
 def _process_identity(pid: int | None = None) -> str:

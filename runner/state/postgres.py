@@ -1,0 +1,421 @@
+"""`StateStore` on PostgreSQL (psycopg 3): one database shared by an active/standby pair.
+
+PostgreSQL is the engine here, not a file format: transactions serialise writers across machines,
+and a run's owner is a session advisory lock its process holds on the store's connection, so
+"is the process that started this run still alive?" is answered by the server for a process on
+any machine (a killed process's session, and its lock, end with its connection).
+
+psycopg is imported by `runner.state.open_state` only when a `postgresql://` URL is configured:
+the default SQLite set-up neither needs it installed nor pays for importing it.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+
+from runner.state.contract import (
+    INTERRUPTED,
+    RUN_COLUMNS,
+    RunRecord,
+    RunStatus,
+    StateError,
+    aware,
+    clip_text,
+    record_from_row,
+)
+from runner.state.sql import SqlStore
+
+SCHEMA_VERSION = 2
+# How long connecting may take before the store reports the server unreachable.
+CONNECT_TIMEOUT = 10
+# Advisory lock keys (the two-int form): one namespace for run owners, one for migrations.
+OWNER_LOCKS = 0x5352_0001
+MIGRATION_LOCK = 0x5352_0002
+
+log = logging.getLogger("runner.state")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS spotify_runner_meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE runs (
+    id           BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    account      TEXT        NOT NULL,
+    job          TEXT        NOT NULL,
+    scheduled_at TIMESTAMPTZ,
+    started_at   TIMESTAMPTZ NOT NULL,
+    ended_at     TIMESTAMPTZ,
+    status       TEXT        NOT NULL,
+    summary      TEXT,
+    error        TEXT,
+    attempt      INTEGER     NOT NULL DEFAULT 1,
+    dry_run      BOOLEAN     NOT NULL DEFAULT FALSE,
+    trigger      TEXT        NOT NULL,
+    owner        TEXT,
+    log          TEXT
+);
+CREATE INDEX runs_by_job ON runs (account, job, id);
+CREATE INDEX runs_running ON runs (status) WHERE status = 'running';
+CREATE TABLE job_state (
+    account    TEXT        NOT NULL,
+    job        TEXT        NOT NULL,
+    state      TEXT        NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (account, job)
+);
+CREATE TABLE memory (
+    key        TEXT PRIMARY KEY,
+    value      TEXT        NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL
+)
+"""
+
+# Version 2: the token store. One row per account, locked FOR UPDATE while refreshing; the
+# version changes with every save, so other processes notice a new token with one query.
+_SCHEMA_2 = """
+CREATE TABLE tokens (
+    account    TEXT PRIMARY KEY,
+    token      TEXT,
+    version    BIGINT      NOT NULL DEFAULT 0,
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
+)
+"""
+
+
+def safe_url(url: str) -> str:
+    """`url` without its password, for messages: `postgresql://app:***@db/x`."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def connect(url: str, password: str | None = None, *, purpose: str = "") -> psycopg.Connection:
+    """An autocommit connection to `url`, or a one-line `StateError` that says what to do."""
+    try:
+        return psycopg.connect(
+            url,
+            password=password,
+            autocommit=True,
+            connect_timeout=CONNECT_TIMEOUT,
+            application_name=f"spotify-runner{' ' + purpose if purpose else ''}",
+        )
+    except psycopg.Error as exc:
+        raise StateError(
+            f"cannot connect to the state database {safe_url(url)}: {_first_line(exc)}: check "
+            "that PostgreSQL is running and reachable, and state.url / state.password_file"
+        ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+class PostgresStateStore(SqlStore):
+    """`StateStore` in a PostgreSQL database.
+
+    One autocommit connection serialised by a lock serves all of the daemon's threads; each
+    write is one transaction. A broken connection (server restarted, network cut) is reported
+    as a `StateError` and reconnected on the next call. History is bounded like SQLite's: after
+    each insert only the newest `keep_runs` runs of that job and account are kept.
+
+    Args:
+        url: `postgresql://user@host/db?sslmode=...`; messages show it without its password.
+        password: when not in the URL (from `state.password_file`).
+        keep_runs: how many runs to keep per job and account.
+        readonly: for readers (`jobs`, `history`): owns no runs (takes no owner lock).
+
+    Raises:
+        StateError: the server cannot be reached, or the schema is from a newer version.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        password: str | None = None,
+        keep_runs: int = 1000,
+        readonly: bool = False,
+    ) -> None:
+        if keep_runs < 1:
+            raise ValueError("keep_runs must be at least 1")
+        self.url = url
+        self.where = safe_url(url)
+        self.fix_tool = "psql"
+        self.keep_runs = keep_runs
+        self.readonly = readonly
+        self._password = password
+        self._lock = threading.RLock()
+        self._owner_key = secrets.randbelow(2**31 - 1) + 1
+        self._owner = f"pg:{self._owner_key}"
+        self._closed = False
+        self._db: psycopg.Connection | None = None
+        with self._lock:
+            self._db = self._connect()
+
+    def __repr__(self) -> str:
+        return f"PostgresStateStore({self.where!r})"
+
+    # -- connection -------------------------------------------------------------------------
+
+    def _connect(self) -> psycopg.Connection:
+        db = connect(self.url, self._password, purpose="state")
+        try:
+            with db.transaction():
+                db.execute("SELECT pg_advisory_xact_lock(%s, 0)", (MIGRATION_LOCK,))
+                self._migrate(db)
+            if not self.readonly:
+                db.execute("SELECT pg_advisory_lock(%s, %s)", (OWNER_LOCKS, self._owner_key))
+        except psycopg.Error as exc:
+            db.close()
+            raise self._explain(exc, "set up") from None
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _migrate(self, db: psycopg.Connection) -> None:
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS spotify_runner_meta (key TEXT PRIMARY KEY,"
+            " value TEXT NOT NULL)"
+        )
+        row = db.execute(
+            "SELECT value FROM spotify_runner_meta WHERE key = 'schema_version'"
+        ).fetchone()
+        version = int(row[0]) if row else 0
+        if version > SCHEMA_VERSION:
+            raise StateError(
+                f"{self.where} was written by a newer spotify-runner (schema {version}, this "
+                f"version knows {SCHEMA_VERSION}): upgrade spotify-runner"
+            )
+        if version == SCHEMA_VERSION:
+            return
+        if version < 1:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip() and "spotify_runner_meta" not in statement:
+                    db.execute(statement.encode())
+        if version < 2:
+            db.execute(_SCHEMA_2.encode())
+        # Future migrations go here: `if version < 3: ...`, in the same transaction.
+        db.execute(
+            "INSERT INTO spotify_runner_meta (key, value) VALUES ('schema_version', %s)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (str(SCHEMA_VERSION),),
+        )
+
+    def _explain(self, exc: psycopg.Error, doing: str) -> StateError:
+        if isinstance(exc, psycopg.OperationalError):
+            fix = "check that PostgreSQL is running and reachable"
+        elif isinstance(exc, psycopg.errors.InsufficientPrivilege):
+            fix = "grant the configured user the rights on its database"
+        elif isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):
+            fix = "state.url points at a read-only server (a replica?): use the primary"
+        else:
+            fix = "check the database"
+        return StateError(
+            f"cannot {doing} the state database {self.where}: {_first_line(exc)}: {fix}"
+        )
+
+    def _connection(self) -> psycopg.Connection:
+        """The open connection, reconnecting one the server or network broke (caller locks)."""
+        if self._closed or self._db is None:
+            raise psycopg.InterfaceError("the state store is closed")
+        if self._db.closed or self._db.broken:
+            log.warning("the connection to the state database %s broke: reconnecting", self.where)
+            self._db.close()
+            self._db = self._connect()
+        return self._db
+
+    @contextmanager
+    def _transaction(self, doing: str = "write to") -> Iterator[psycopg.Cursor[Any]]:
+        with self._lock, self._translated(doing):
+            db = self._connection()
+            with db.transaction(), db.cursor() as cur:
+                yield cur
+
+    def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._lock, self._translated("read"):
+            # The shared reads are written with `?`; none has a literal question mark.
+            query = sql.replace("?", "%s").encode()
+            return self._connection().execute(query, params).fetchall()
+
+    def _time(self, value: Any) -> datetime | None:
+        return _utc(value)
+
+    def _stamp(self, value: datetime) -> Any:
+        return aware(value)
+
+    def _write(self, sql: str, params: tuple[Any, ...]) -> int:
+        with self._transaction() as cur:
+            cur.execute(sql.replace("?", "%s").encode(), params)
+            return cur.rowcount
+
+    @contextmanager
+    def _translated(self, doing: str) -> Iterator[None]:
+        try:
+            yield
+        except psycopg.InterfaceError:
+            raise  # our bug (a closed store), not the server's
+        except psycopg.Error as exc:
+            raise self._explain(exc, doing) from None
+
+    # -- runs -------------------------------------------------------------------------------
+
+    def start_run(
+        self,
+        job: str,
+        *,
+        scheduled_at: datetime | None,
+        started_at: datetime,
+        attempt: int = 1,
+        trigger: str = "schedule",
+        dry_run: bool = False,
+        account: str = "default",
+    ) -> int:
+        """Records a run as RUNNING and returns its id."""
+        row = (
+            account,
+            job,
+            _opt(scheduled_at),
+            aware(started_at),
+            RunStatus.RUNNING.value,
+            attempt,
+            dry_run,
+            trigger,
+            self._owner,
+        )
+        with self._transaction() as cur:
+            cur.execute(
+                "INSERT INTO runs (account, job, scheduled_at, started_at, status, attempt,"
+                " dry_run, trigger, owner) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                " RETURNING id",
+                row,
+            )
+            found = cur.fetchone()
+            assert found is not None
+            self._prune(cur, account, job)
+        return int(found[0])
+
+    def finish_run(
+        self,
+        run_id: int,
+        status: RunStatus,
+        *,
+        ended_at: datetime,
+        summary: str | None = None,
+        error: str | None = None,
+    ) -> RunRecord:
+        """Records how a run ended and returns the full record.
+
+        Raises:
+            KeyError: no run has this id (pruned, or never recorded).
+        """
+        values = (RunStatus(status).value, aware(ended_at), clip_text(summary), clip_text(error))
+        with self._transaction() as cur:
+            cur.execute(
+                f"UPDATE runs SET status = %s, ended_at = %s, summary = %s, error = %s"
+                f" WHERE id = %s RETURNING {RUN_COLUMNS}".encode(),
+                (*values, run_id),
+            )
+            row = cur.fetchone()
+        if row is None:
+            raise KeyError(f"no run with id {run_id}")
+        return _record(row)
+
+    def record_skipped(
+        self,
+        job: str,
+        *,
+        scheduled_at: datetime | None,
+        at: datetime,
+        reason: str,
+        account: str = "default",
+    ) -> RunRecord:
+        """Records a run that did not happen (overlap, missed) with the reason as its summary."""
+        when = aware(at)
+        with self._transaction() as cur:
+            cur.execute(
+                f"INSERT INTO runs (account, job, scheduled_at, started_at, ended_at, status,"
+                f" summary, attempt, dry_run, trigger) VALUES (%s, %s, %s, %s, %s, %s, %s, 1,"
+                f" FALSE, 'schedule') RETURNING {RUN_COLUMNS}".encode(),
+                (
+                    account,
+                    job,
+                    _opt(scheduled_at),
+                    when,
+                    when,
+                    RunStatus.SKIPPED.value,
+                    clip_text(reason),
+                ),
+            )
+            row = cur.fetchone()
+            assert row is not None
+            self._prune(cur, account, job)
+        return _record(row)
+
+    def _prune(self, cur: psycopg.Cursor[Any], account: str, job: str) -> None:
+        # Runs still going are never pruned: their finish_run must find them.
+        cur.execute(
+            "DELETE FROM runs WHERE account = %s AND job = %s AND status != 'running' AND id <= ("
+            " SELECT id FROM runs WHERE account = %s AND job = %s"
+            " ORDER BY id DESC LIMIT 1 OFFSET %s)",
+            (account, job, account, job, self.keep_runs),
+        )
+
+    def mark_interrupted(self, now: datetime, *, own: bool = False) -> int:
+        """Ends as FAILED the runs left RUNNING by a process that no longer holds its session.
+
+        A run's owner is alive while its owner lock is held, by a process on any machine; with
+        `own`, this store's own running runs are ended too. Returns how many were marked.
+        """
+        ended = aware(now)
+        with self._transaction() as cur:
+            cur.execute(
+                "SELECT objid::bigint FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                " AND classid::bigint = %s AND objsubid = 2 AND database ="
+                " (SELECT oid FROM pg_database WHERE datname = current_database())",
+                (OWNER_LOCKS,),
+            )
+            alive = {f"pg:{key}" for (key,) in cur.fetchall()}
+            if own:
+                alive.discard(self._owner)
+            cur.execute(
+                "UPDATE runs SET status = %s, ended_at = %s, error = %s"
+                " WHERE status = 'running' AND (owner IS NULL OR NOT owner = ANY(%s))",
+                (RunStatus.FAILED.value, ended, INTERRUPTED, sorted(alive)),
+            )
+            return cur.rowcount
+
+    def close(self) -> None:
+        """Closes the connection (ending this store's owner lock); further calls fail."""
+        with self._lock:
+            self._closed = True
+            if self._db is not None:
+                self._db.close()
+
+
+def _opt(value: datetime | None) -> datetime | None:
+    return None if value is None else aware(value)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return None if value is None else value.astimezone(UTC)
+
+
+def _record(row: tuple[Any, ...]) -> RunRecord:
+    return record_from_row(row, _utc)

@@ -1,0 +1,177 @@
+"""What both SQL backends share: one query text, `?` placeholders, for SQLite and PostgreSQL.
+
+A backend supplies `_query` and `_write` (PostgreSQL's turn `?` into `%s`), `_time` and
+`_stamp` (how its rows hold a datetime). The writes that need more than one statement
+(recording runs, pruning, marking interrupted ones) stay in each backend, where transactions and
+locking differ.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from runner.state.contract import (
+    RUN_COLUMNS,
+    RunRecord,
+    RunStatus,
+    clip_log,
+    job_state_json,
+    parse_job_state,
+    record_from_row,
+)
+
+
+class SqlStore:
+    """The `StateStore` methods written in SQL common to SQLite and PostgreSQL.
+
+    Attributes:
+        where: the database, as messages name it (never with a password).
+        fix_tool: the tool a user repairs it with, for messages (`sqlite3`, `psql`).
+    """
+
+    where: str
+    fix_tool: str
+
+    def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def _time(self, value: Any) -> datetime | None:
+        raise NotImplementedError
+
+    def _stamp(self, value: datetime) -> Any:
+        raise NotImplementedError
+
+    def _write(self, sql: str, params: tuple[Any, ...]) -> int:
+        """Runs one statement in its own transaction; returns how many rows it changed."""
+        raise NotImplementedError
+
+    def _record(self, row: tuple[Any, ...]) -> RunRecord:
+        return record_from_row(row, self._time)
+
+    def last_run(self, job: str, account: str = "default") -> RunRecord | None:
+        """The job's most recently recorded run of any status (running included), or None."""
+        found = self.runs(job, limit=1, account=account)
+        return found[0] if found else None
+
+    def runs(
+        self, job: str | None = None, *, limit: int = 50, account: str = "default"
+    ) -> list[RunRecord]:
+        """Recorded runs of one job (or of all jobs when `job` is None), newest first."""
+        if job is None:
+            rows = self._query(
+                f"SELECT {RUN_COLUMNS} FROM runs WHERE account = ? ORDER BY id DESC LIMIT ?",
+                (account, limit),
+            )
+        else:
+            rows = self._query(
+                f"SELECT {RUN_COLUMNS} FROM runs WHERE account = ? AND job = ?"
+                " ORDER BY id DESC LIMIT ?",
+                (account, job, limit),
+            )
+        return [self._record(row) for row in rows]
+
+    def last_scheduled_at(self, job: str, account: str = "default") -> datetime | None:
+        """The latest scheduled time of any recorded run (skipped ones included), or None.
+
+        Manual runs have no scheduled time and so do not count: `run-job` does not postpone
+        the schedule or stand in for a missed run.
+        """
+        rows = self._query(
+            "SELECT MAX(scheduled_at) FROM runs WHERE account = ? AND job = ?", (account, job)
+        )
+        return self._time(rows[0][0])
+
+    def get_run(self, run_id: int) -> RunRecord | None:
+        """One run by id, of any job and account, or None."""
+        rows = self._query(f"SELECT {RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,))
+        return self._record(rows[0]) if rows else None
+
+    def all_runs(self, job: str | None = None, *, limit: int = 50) -> list[RunRecord]:
+        """Recorded runs of every account (of one job name, or all jobs), newest first."""
+        if job is None:
+            rows = self._query(f"SELECT {RUN_COLUMNS} FROM runs ORDER BY id DESC LIMIT ?", (limit,))
+        else:
+            rows = self._query(
+                f"SELECT {RUN_COLUMNS} FROM runs WHERE job = ? ORDER BY id DESC LIMIT ?",
+                (job, limit),
+            )
+        return [self._record(row) for row in rows]
+
+    def run_log(self, run_id: int) -> str | None:
+        """A run's captured log lines, or None when the run is unknown or kept none."""
+        rows = self._query("SELECT log FROM runs WHERE id = ?", (run_id,))
+        return rows[0][0] if rows else None
+
+    def run_counts(self) -> list[tuple[str, str, RunStatus, int]]:
+        """How many finished runs each (account, job, status) has in the history."""
+        rows = self._query(
+            "SELECT account, job, status, COUNT(*) FROM runs WHERE status != 'running'"
+            " GROUP BY account, job, status ORDER BY account, job, status"
+        )
+        return [(account, job, RunStatus(status), int(n)) for account, job, status, n in rows]
+
+    def last_success(self) -> dict[tuple[str, str], datetime]:
+        """When each (account, job) last ended ok."""
+        rows = self._query(
+            "SELECT account, job, MAX(ended_at) FROM runs WHERE status = 'ok' GROUP BY account, job"
+        )
+        found = {(account, job): self._time(ended) for account, job, ended in rows}
+        return {key: when for key, when in found.items() if when is not None}
+
+    def recall(self, key: str) -> dict[str, Any] | None:
+        """What was remembered under `key`, or None."""
+        rows = self._query("SELECT value FROM memory WHERE key = ?", (key,))
+        if not rows:
+            return None
+        loaded = json.loads(rows[0][0])
+        return loaded if isinstance(loaded, dict) else None
+
+    def load_job_state(self, job: str, account: str = "default") -> dict[str, Any]:
+        """The job's saved state, or an empty dict when it has none."""
+        rows = self._query(
+            "SELECT state FROM job_state WHERE account = ? AND job = ?", (account, job)
+        )
+        if not rows:
+            return {}
+        delete = f"DELETE FROM job_state WHERE job = '{job}'"
+        return parse_job_state(rows[0][0], job, self.where, self.fix_tool, delete)
+
+    def save_run_log(self, run_id: int, text: str) -> None:
+        """Keeps a run's captured log lines with its row, clipped to `MAX_RUN_LOG` bytes.
+
+        Raises:
+            KeyError: no run has this id.
+        """
+        if self._write("UPDATE runs SET log = ? WHERE id = ?", (clip_log(text), run_id)) == 0:
+            raise KeyError(f"no run with id {run_id}")
+
+    def remember(self, key: str, value: Mapping[str, Any] | None) -> None:
+        """Remembers `value` (JSON) under `key`, replacing what was there; None forgets."""
+        if value is None:
+            self._write("DELETE FROM memory WHERE key = ?", (key,))
+            return
+        self._write(
+            "INSERT INTO memory (key, value, updated_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value,"
+            " updated_at = excluded.updated_at",
+            (key, json.dumps(dict(value)), self._stamp(datetime.now(UTC))),
+        )
+
+    def save_job_state(self, job: str, state: Mapping[str, Any], account: str = "default") -> None:
+        """Replaces the job's saved state with `state`, as JSON.
+
+        JSON's own rules apply: tuples come back as lists and non-string keys as strings.
+
+        Raises:
+            TypeError: a value JSON cannot hold; the message names where it is.
+        """
+        text = job_state_json(job, state)
+        self._write(
+            "INSERT INTO job_state (account, job, state, updated_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (account, job) DO UPDATE SET state = excluded.state,"
+            " updated_at = excluded.updated_at",
+            (account, job, text, self._stamp(datetime.now(UTC))),
+        )
