@@ -34,6 +34,7 @@ from runner.errors import (
     RunnerError,
     RunTimedOut,
     TransientError,
+    UsageError,
     with_auth_hint,
 )
 from runner.holds import clear_after_success, record_hold
@@ -153,13 +154,16 @@ class Executor:
         self.capture = RunLogCapture(redactor)
         self.on_request = on_request
 
+    def _account_hint(self, message: str) -> str:
+        """The fix names this run's account: `auth --account bob` when there are several."""
+        return message.replace("run 'spotify-runner auth'", f"run '{self.tokens.auth_command}'")
+
     def _preflight(self, job: LoadedJob) -> AuthError | None:
         """Fails fast, without a request, when the account cannot run this job."""
         if self.tokens.needs_auth and not self.tokens.reload_from_store():
             status = self.tokens.status()
-            return AuthError(
-                with_auth_hint(status.reason or "authorization needed", self.tokens.auth_command)
-            )
+            reason = with_auth_hint(status.reason or "authorization needed")
+            return AuthError(self._account_hint(reason))
         granted = self.tokens.status().scopes
         missing = set(job.module.scopes) - set(granted)
         # An adopted hand-made token reports its scopes only after the first refresh.
@@ -184,7 +188,27 @@ class Executor:
         """
         started = self.now()
         lock = JobLock(self.config.state_dir, job.name, self.account)
-        holder = lock.acquire(self.holder)
+        try:
+            holder = lock.acquire(self.holder)
+        except UsageError as exc:
+            # Running without the lock could run the job twice at once: fail this run, plainly;
+            # the next one tries again (the state_dir may be given back meanwhile).
+            error = str(exc)
+            run_id = self.state.start_run(
+                job.name,
+                scheduled_at=scheduled_at,
+                started_at=started,
+                attempt=attempt,
+                trigger=trigger,
+                dry_run=dry_run,
+                account=self.account,
+            )
+            record = self.state.finish_run(run_id, RunStatus.FAILED, ended_at=started, error=error)
+            log.error("%s: %s", job.name, error, extra={"job": job.name, "status": "failed"})
+            return RunOutcome(
+                job.name, RunStatus.FAILED, None, error, attempt, started, started, run_id,
+                None, record,
+            )  # fmt: skip
         if holder is not None:
             reason = f"not run: it is already running in {holder}"
             skipped = self.state.record_skipped(
@@ -347,6 +371,8 @@ class Executor:
         if "error" in result:
             exc = result["error"]
             status, message, retry_after = classify(exc)
+            if status is RunStatus.NEEDS_AUTH:
+                message = self._account_hint(message)
             if status is RunStatus.FAILED and message.startswith("job error:"):
                 jlog.error("job raised an unexpected error", exc_info=exc)
             return status, None, message, retry_after

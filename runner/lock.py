@@ -124,6 +124,10 @@ class JobLock:
 
         Args:
             holder: who we are, e.g. "the daemon (PID 123)".
+
+        Raises:
+            UsageError: the lock file cannot be created or opened (permissions, read-only disk),
+                with what that means.
         """
         try:
             private_dir(self.path.parent)

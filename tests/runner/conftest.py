@@ -38,3 +38,13 @@ def receiver() -> Iterator[Receiver]:
         yield started
     finally:
         started.close()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Where the status page's screenshots went, so a person can look at them."""
+    from browser_world import SHOTS
+
+    if SHOTS:
+        terminalreporter.section("status page screenshots")
+        for path in SHOTS:
+            terminalreporter.write_line(str(path))
