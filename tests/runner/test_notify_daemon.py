@@ -79,7 +79,9 @@ def test_two_jobs_of_a_revoked_account_notify_needs_auth_once(
     daemon = world.daemon()
     daemon.wait_started()
     for job in ("one", "two"):
-        world.wait_runs(job, lambda rs: any(r.status is RunStatus.OK for r in rs), what="an ok run")
+        world.wait_runs(
+            job, lambda rs: any(r.status is RunStatus.OK for r in rs), what="an ok run", timeout=30
+        )
     assert world.refresh_token is not None
     world.fake.revoke(world.refresh_token)
     with world.fake.lock:
@@ -89,6 +91,7 @@ def test_two_jobs_of_a_revoked_account_notify_needs_auth_once(
             job,
             lambda rs: sum(r.status is RunStatus.NEEDS_AUTH for r in rs) >= 3,
             what="needs_auth runs",
+            timeout=30,
         )
     daemon.send(signal.SIGTERM)
     assert daemon.wait() == 0
@@ -108,14 +111,18 @@ def test_a_restart_mid_outage_still_sends_one_failed_and_one_recovered(
     first = world.daemon()
     first.wait_started()
     receiver.wait_for(1)
-    world.wait_runs("talk", lambda rs: sum(r.status is RunStatus.FAILED for r in rs) >= 2)
+    world.wait_runs(
+        "talk", lambda rs: sum(r.status is RunStatus.FAILED for r in rs) >= 2, timeout=30
+    )
     first.send(signal.SIGTERM)
     assert first.wait() == 0
 
     second = world.daemon()
     second.wait_started()
     count = len(world.runs("talk"))
-    world.wait_runs("talk", lambda rs: len(rs) >= count + 2, what="failures after the restart")
+    world.wait_runs(
+        "talk", lambda rs: len(rs) >= count + 2, what="failures after the restart", timeout=30
+    )
     flag.unlink()
     receiver.wait_for(2)
     second.send(signal.SIGTERM)
@@ -138,7 +145,9 @@ def test_a_hanging_receiver_delays_neither_runs_nor_sigterm(world: World) -> Non
         daemon.wait_started()
         hanging.wait_for(1)  # the failure message is stuck in the receiver
         seen = len(world.runs("tick"))
-        world.wait_runs("tick", lambda rs: len(rs) >= seen + 3, what="runs while it hangs")
+        world.wait_runs(
+            "tick", lambda rs: len(rs) >= seen + 3, what="runs while it hangs", timeout=30
+        )
         stopping = time.monotonic()
         daemon.send(signal.SIGTERM)
         assert daemon.wait(30) == 0
@@ -165,7 +174,7 @@ def test_a_healthchecks_receiver_sees_start_then_success_or_fail(
     daemon = world.daemon()
     daemon.wait_started()
     for job in ("tick", "bad"):
-        world.wait_runs(job, lambda rs: len(rs) >= 3)
+        world.wait_runs(job, lambda rs: len(rs) >= 3, timeout=30)
     daemon.send(signal.SIGTERM)
     assert daemon.wait() == 0
     got = receiver.requests()
@@ -192,7 +201,7 @@ def test_a_notify_false_job_is_quiet(world: World, receiver: Receiver, tmp_path:
     )
     daemon = world.daemon()
     daemon.wait_started()
-    world.wait_runs("bad", lambda rs: len(rs) >= 2)
+    world.wait_runs("bad", lambda rs: len(rs) >= 2, timeout=30)
     daemon.send(signal.SIGTERM)
     assert daemon.wait() == 0
     assert receiver.requests() == []
