@@ -35,7 +35,16 @@ def pick_account(config: Config, given: str | None) -> str:
 
 
 def token_store(config: Config, account: str) -> TokenStore:
-    """The token store of `account`."""
+    """The token store of `account`: a file in `state_dir`, or a row of the state database."""
+    if config.state.url is not None:
+        from runner.state import postgres_token_store
+
+        password = config.state.password
+        return postgres_token_store(
+            config.state.url,
+            account,
+            password=None if password is None else password.get_secret_value(),
+        )
     return TokenStore(config.state_dir, account)
 
 

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobSubmissionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -47,6 +47,9 @@ from runner.schedule import (
 from runner.sdnotify import Notifier
 from runner.state import RunStatus, StateStore, open_store
 from runner.tokens import TokenManager
+
+if TYPE_CHECKING:
+    from runner.reauth import PendingAuthorizations
 
 log = logging.getLogger("runner.daemon")
 
@@ -101,6 +104,21 @@ class Daemon:
         self.tokens: dict[str, TokenManager] = {}
         self.executors: dict[str, Executor] = {}
         self.scheduler: BackgroundScheduler
+        self.started_at = now()
+        self._pending: PendingAuthorizations | None = None
+
+    @property
+    def pending(self) -> PendingAuthorizations:
+        """Re-authorizations started from the status page, until Spotify sends the browser back.
+
+        Made on first use: what `runner.auth` imports stays off the way to READY.
+        """
+        with self._inflight_cv:
+            if self._pending is None:
+                from runner.reauth import PendingAuthorizations
+
+                self._pending = PendingAuthorizations()
+            return self._pending
 
     # -- start-up -----------------------------------------------------------------------------
 

@@ -153,13 +153,16 @@ class Executor:
         self.capture = RunLogCapture(redactor)
         self.on_request = on_request
 
+    def _account_hint(self, message: str) -> str:
+        """The fix names this run's account: `auth --account bob` when there are several."""
+        return message.replace("run 'spotify-runner auth'", f"run '{self.tokens.auth_command}'")
+
     def _preflight(self, job: LoadedJob) -> AuthError | None:
         """Fails fast, without a request, when the account cannot run this job."""
         if self.tokens.needs_auth and not self.tokens.reload_from_store():
             status = self.tokens.status()
-            return AuthError(
-                with_auth_hint(status.reason or "authorization needed", self.tokens.auth_command)
-            )
+            reason = with_auth_hint(status.reason or "authorization needed")
+            return AuthError(self._account_hint(reason))
         granted = self.tokens.status().scopes
         missing = set(job.module.scopes) - set(granted)
         # An adopted hand-made token reports its scopes only after the first refresh.
@@ -347,6 +350,8 @@ class Executor:
         if "error" in result:
             exc = result["error"]
             status, message, retry_after = classify(exc)
+            if status is RunStatus.NEEDS_AUTH:
+                message = self._account_hint(message)
             if status is RunStatus.FAILED and message.startswith("job error:"):
                 jlog.error("job raised an unexpected error", exc_info=exc)
             return status, None, message, retry_after

@@ -13,7 +13,7 @@ from typing import Any
 
 from runner.accounts import token_stores
 from runner.config import DEFAULT_ACCOUNT, Config, SpotifyConfig
-from runner.errors import MissingScopes, RunnerError
+from runner.errors import AuthError, MissingScopes, RunnerError
 from runner.holds import current_hold
 from runner.lock import daemon_pid
 from runner.pause import paused_since
@@ -85,6 +85,8 @@ def elsewhere_hint(
     Root's default state_dir is not the system unit's: without this, `jobs` as root would report
     "not running", "not authorized" and "never" about a daemon that is doing fine.
     """
+    if config.state.url is not None:
+        return None  # the state is in the database, not in any state_dir
     here = Path(config.state_dir)
     if any(store.path.exists() for store in stores) or here.resolve() == system_state_dir.resolve():
         return None
@@ -241,10 +243,21 @@ def verify_online(tokens: TokenManager, spotify: SpotifyConfig, needed: frozense
     """`check --online`: the token works against Spotify and covers every job's scopes.
 
     Raises:
-        AuthError: no usable token, or scopes missing (exit 3, naming them and the fix).
+        AuthError: no usable token, scopes missing, or the token answers as another Spotify user
+            than the one `auth` recorded for the account (exit 3, naming them and the fix).
     """
     client = make_client(tokens, spotify.api_url)
     me = client.current_user()
+    try:
+        recorded = tokens.store.load()
+    except RunnerError:
+        recorded = None
+    if recorded is not None and recorded.user_id is not None and recorded.user_id != me["id"]:
+        raise AuthError(
+            f"the token answers as {me.get('display_name') or me['id']} ({me['id']}), but the "
+            f"account was authorized as {recorded.user_name or recorded.user_id} "
+            f"({recorded.user_id}): run '{tokens.auth_command}'"
+        )
     status = tokens.status()
     missing = set(needed) - set(status.scopes)
     if missing:

@@ -249,6 +249,24 @@ class StoredToken:
         )
 
 
+def parse_stored_token(raw: bytes | str, where: Path) -> StoredToken:
+    """A stored token from its JSON text; damage is `AuthorizationNeeded`, quoting nothing of it.
+
+    Raises:
+        AuthorizationNeeded: not JSON, or not a token (the message names a field, never a value).
+    """
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        # Not even JSON (a truncated or overwritten file); nothing of it is quoted.
+        raise AuthorizationNeeded(f"token store {where} is corrupt (not JSON)") from None
+    try:
+        return StoredToken.from_json(data)
+    except ValueError as exc:
+        # from_json's messages name a field, never a value.
+        raise AuthorizationNeeded(f"token store {where} is corrupt ({exc})") from None
+
+
 class TokenStore:
     """One account's token file, private and atomically replaced.
 
@@ -279,16 +297,7 @@ class TokenStore:
             return None
         except OSError as exc:
             raise TokenStoreUnreadable(self.path, exc) from None
-        try:
-            data = json.loads(raw)
-        except ValueError:
-            # Not even JSON (a truncated or overwritten file); nothing of it is quoted.
-            raise AuthorizationNeeded(f"token store {self.path} is corrupt (not JSON)") from None
-        try:
-            return StoredToken.from_json(data)
-        except ValueError as exc:
-            # from_json's messages name a field, never a value.
-            raise AuthorizationNeeded(f"token store {self.path} is corrupt ({exc})") from None
+        return parse_stored_token(raw, self.path)
 
     def signature(self) -> tuple[int, int, int] | None:
         """(inode, mtime_ns, size) of the file: changes whenever anyone replaces it."""

@@ -8,6 +8,8 @@ the config; psycopg is imported only when a PostgreSQL URL is configured.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,6 +33,7 @@ from runner.state.sqlite import (
 
 if TYPE_CHECKING:
     from runner.config import Config
+    from runner.tokens import TokenStore
 
 __all__ = [
     "BUSY_TIMEOUT",
@@ -46,6 +49,7 @@ __all__ = [
     "StateStore",
     "clip_log",
     "open_postgres",
+    "postgres_token_store",
     "open_state",
     "open_store",
 ]
@@ -77,8 +81,26 @@ def open_postgres(url: str, *, password: str | None = None, readonly: bool = Fal
     Raises:
         StateError: psycopg is not installed, or the database cannot be used.
     """
-    try:
+    with _psycopg_needed():
         from runner.state.postgres import PostgresStateStore
+    return PostgresStateStore(url, password=password, readonly=readonly)
+
+
+def postgres_token_store(url: str, account: str, *, password: str | None = None) -> TokenStore:
+    """The account's token store in the state database at `url`, importing psycopg only now.
+
+    Raises:
+        StateError: psycopg is not installed.
+    """
+    with _psycopg_needed():
+        from runner.state.tokens import PostgresTokenStore
+    return PostgresTokenStore(url, account, password=password)
+
+
+@contextmanager
+def _psycopg_needed() -> Iterator[None]:
+    try:
+        yield
     except ImportError as exc:
         if exc.name is None or not exc.name.startswith("psycopg"):
             raise
@@ -86,4 +108,3 @@ def open_postgres(url: str, *, password: str | None = None, readonly: bool = Fal
             "state.url names a PostgreSQL database but psycopg is not installed: "
             "pip install 'spotify-runner[postgresql]'"
         ) from None
-    return PostgresStateStore(url, password=password, readonly=readonly)

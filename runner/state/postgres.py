@@ -34,7 +34,7 @@ from runner.state.contract import (
 )
 from runner.state.sql import SqlStore
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # How long connecting may take before the store reports the server unreachable.
 CONNECT_TIMEOUT = 10
 # Advisory lock keys (the two-int form): one namespace for run owners, one for migrations.
@@ -77,6 +77,17 @@ CREATE TABLE memory (
     key        TEXT PRIMARY KEY,
     value      TEXT        NOT NULL,
     updated_at TIMESTAMPTZ NOT NULL
+)
+"""
+
+# Version 2: the token store. One row per account, locked FOR UPDATE while refreshing; the
+# version changes with every save, so other processes notice a new token with one query.
+_SCHEMA_2 = """
+CREATE TABLE tokens (
+    account    TEXT PRIMARY KEY,
+    token      TEXT,
+    version    BIGINT      NOT NULL DEFAULT 0,
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
 )
 """
 
@@ -198,7 +209,9 @@ class PostgresStateStore(SqlStore):
             for statement in _SCHEMA.split(";"):
                 if statement.strip() and "spotify_runner_meta" not in statement:
                     db.execute(statement.encode())
-        # Future migrations go here: `if version < 2: ...`, in the same transaction.
+        if version < 2:
+            db.execute(_SCHEMA_2.encode())
+        # Future migrations go here: `if version < 3: ...`, in the same transaction.
         db.execute(
             "INSERT INTO spotify_runner_meta (key, value) VALUES ('schema_version', %s)"
             " ON CONFLICT (key) DO UPDATE SET value = excluded.value",

@@ -10,6 +10,7 @@ import json
 import signal
 import threading
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -222,6 +223,21 @@ def test_an_account_past_its_six_months_needs_auth_and_the_other_runs(world: Wor
     assert alice_run.stdout.strip().endswith(": count 1")
 
 
+def test_an_unreadable_token_store_names_the_accounts_auth_command(world: World) -> None:
+    world.fake.add_user("bob", "Bob")
+    world.write_config(
+        {"bob-tick": every("1h", job="counter", account="bob")}, grant=False, accounts=TWO
+    )
+    store = TokenStore(world.state_dir, "bob")
+    store.path.parent.mkdir(parents=True, mode=0o700)
+    store.path.write_text("{not json")
+    done = world.cli("run-job", "bob-tick")
+    assert done.returncode == 3
+    assert done.stdout.strip().endswith(
+        f"token store {store.path} is corrupt (not JSON): run 'spotify-runner auth --account bob'"
+    ), done.stdout
+
+
 # -- auth ------------------------------------------------------------------------------------------
 
 
@@ -303,6 +319,24 @@ def test_check_online_checks_every_account_and_names_the_one_missing_scopes(
     assert lines(done.stderr) == [
         "error: account bob: the authorization lacks scopes playlist-modify-private: run "
         "'spotify-runner auth --account bob' to grant them"
+    ]
+
+
+def test_check_online_refuses_a_token_of_another_user_than_auth_recorded(world: World) -> None:
+    two_accounts(world, {"tick": every("1h", job="counter", account="bob")})
+    authorize_both(world)
+    # bob's store now holds alice's token (a file copied by hand, say).
+    alice_token = TokenStore(world.state_dir, "alice").load()
+    bob_store = TokenStore(world.state_dir, "bob")
+    bob_token = bob_store.load()
+    assert alice_token is not None
+    assert bob_token is not None
+    bob_store.save(replace(alice_token, user_id="bob", user_name="Bob"))
+    done = world.cli("check", "--online")
+    assert done.returncode == 3
+    assert lines(done.stderr) == [
+        "error: account bob: the token answers as Alice (alice), but the account was authorized "
+        "as Bob (bob): run 'spotify-runner auth --account bob'"
     ]
 
 

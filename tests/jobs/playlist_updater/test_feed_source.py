@@ -14,6 +14,7 @@ import yaml
 
 from runner.cli import main
 from runner.errors import JobLoadError
+from runner.execution import RunOutcome
 from runner.state import RunStatus
 from runner.testing import FakeSpotify
 from runner.testing.harness import JobHarness
@@ -29,6 +30,30 @@ def feeds(feed_server: FeedServer) -> FeedServer:
 
 def searches(fake: FakeSpotify) -> int:
     return fake.count("GET", r"/v1/search$")
+
+
+def append_options(pid: str, url: str, **extra: object) -> dict[str, object]:
+    """A job appending one feed's plays at the bottom of a playlist."""
+    feed: dict[str, object] = {"url": url}
+    if "order" in extra:
+        feed["order"] = extra.pop("order")
+    return {
+        "playlist": pid,
+        "sources": [{"feed": feed}],
+        "mode": "append",
+        "position": "bottom",
+        **extra,
+    }
+
+
+def mirror(
+    fake: FakeSpotify, harness: JobHarness, source: dict[str, object]
+) -> tuple[str, RunOutcome]:
+    """A new playlist made the feed's tracks (replace mode); the run must succeed."""
+    pid = fake.add_playlist()
+    outcome = harness.run(JOB, {"playlist": pid, "sources": [{"feed": source}]})
+    assert outcome.status is RunStatus.OK, outcome.error
+    return pid, outcome
 
 
 def catalog(fake: FakeSpotify) -> dict[str, str]:
@@ -75,12 +100,7 @@ def test_rss_feed_in_play_order_then_an_idle_poll_costs_one_304(
     uris = catalog(fake)
     feeds.serve("/plays.rss", RSS, "application/rss+xml; charset=utf-8")
     pid = fake.add_playlist()
-    options = {
-        "playlist": pid,
-        "sources": [{"feed": {"url": feeds.url("/plays.rss")}}],
-        "mode": "append",
-        "position": "bottom",
-    }
+    options = append_options(pid, feeds.url("/plays.rss"))
     first = harness.run(JOB, options)
     assert first.status is RunStatus.OK, first.error
     # Oldest first at the bottom, by the items' dates (the feed lists newest first).
@@ -101,13 +121,7 @@ def test_a_play_already_taken_is_not_added_again_across_runs(
     uris = catalog(fake)
     feeds.serve("/plays.rss", RSS, "application/rss+xml")
     pid = fake.add_playlist()
-    options = {
-        "playlist": pid,
-        "sources": [{"feed": {"url": feeds.url("/plays.rss")}}],
-        "mode": "append",
-        "position": "bottom",
-        "dedupe": False,
-    }
+    options = append_options(pid, feeds.url("/plays.rss"), dedupe=False)
     assert harness.run(JOB, options).status is RunStatus.OK
     newer = RSS.replace(
         "<item>",
@@ -137,14 +151,12 @@ def test_json_now_playing_endpoint_with_jmespath(
 ) -> None:
     uris = catalog(fake)
     feeds.serve("/nowplaying.json", NOW_PLAYING, "application/json")
-    pid = fake.add_playlist()
     source = {
         "url": feeds.url("/nowplaying.json"),
         "format": "json",
         "json": {"items": "data.plays", "artist": "artist.name", "title": "song"},
     }
-    outcome = harness.run(JOB, {"playlist": pid, "sources": [{"feed": source}]})
-    assert outcome.status is RunStatus.OK, outcome.error
+    pid, outcome = mirror(fake, harness, source)
     assert fake.playlist_uris(pid) == [uris["iko"], uris["ruler"]]  # by time, oldest first
 
 
@@ -157,14 +169,12 @@ def test_icecast_status_json_names_the_song_in_one_field(
         '"http://radio.example:8000/live", "server_name": "WXYZ", "title": "Dr. John - Iko Iko"}}}'
     )
     feeds.serve("/status-json.xsl", status, "application/json")
-    pid = fake.add_playlist()
     source = {
         "url": feeds.url("/status-json.xsl"),
         "format": "json",
         "json": {"items": "icestats.source", "line": "title"},
     }
-    outcome = harness.run(JOB, {"playlist": pid, "sources": [{"feed": source}]})
-    assert outcome.status is RunStatus.OK, outcome.error
+    pid, outcome = mirror(fake, harness, source)
     assert fake.playlist_uris(pid) == [uris["iko"]]
 
 
@@ -188,7 +198,6 @@ def test_html_playlist_page_with_css_selectors(
 ) -> None:
     uris = catalog(fake)
     feeds.serve("/playlist", PAGE, "text/html; charset=utf-8")
-    pid = fake.add_playlist()
     source = {
         "url": feeds.url("/playlist"),
         "format": "html",
@@ -199,8 +208,7 @@ def test_html_playlist_page_with_css_selectors(
             "played_at": "time@datetime",
         },
     }
-    outcome = harness.run(JOB, {"playlist": pid, "sources": [{"feed": source}]})
-    assert outcome.status is RunStatus.OK, outcome.error
+    pid, outcome = mirror(fake, harness, source)
     assert fake.playlist_uris(pid) == [uris["iko"], uris["pocky"]]
 
 
@@ -276,12 +284,7 @@ def test_a_failing_feed_leaves_the_playlist_and_its_cursor(
     uris = fake.make_tracks(3)
     pid = fake.add_playlist()
     feeds.serve("/plays", "\n".join(uris[:2]))
-    options = {
-        "playlist": pid,
-        "sources": [{"feed": {"url": feeds.url("/plays")}}],
-        "mode": "append",
-        "position": "bottom",
-    }
+    options = append_options(pid, feeds.url("/plays"))
     assert harness.run(JOB, options).status is RunStatus.OK
     state = harness.state()
     feeds.serve("/plays", "\n".join(uris))
@@ -433,15 +436,13 @@ def test_npr_composer_tracks_endpoint_as_in_the_readme(
 ) -> None:
     uris = catalog(fake)
     feeds.serve("/v1/widget/UCS/tracks", NPR_COMPOSER, "application/json; charset=utf-8")
-    pid = fake.add_playlist()
     source = {
         "url": feeds.url("/v1/widget/UCS/tracks") + "?format=json",
         "format": "json",
         "order": "newest_first",
         "json": {"items": "tracklist.results[].song", "artist": "artistName", "title": "trackName"},
     }
-    outcome = harness.run(JOB, {"playlist": pid, "sources": [{"feed": source}]})
-    assert outcome.status is RunStatus.OK, outcome.error
+    pid, outcome = mirror(fake, harness, source)
     assert fake.playlist_uris(pid) == [uris["iko"], uris["pocky"]]
 
 
@@ -599,13 +600,7 @@ def test_a_feed_where_only_some_items_have_a_time_is_read_as_a_log(
     undated = RSS.replace("<pubDate>Tue, 01 Dec 2026 20:05:00 GMT</pubDate>", "")
     feeds.serve("/plays.rss", undated, "application/rss+xml")
     pid = fake.add_playlist()
-    options = {
-        "playlist": pid,
-        "sources": [{"feed": {"url": feeds.url("/plays.rss"), "order": "newest_first"}}],
-        "mode": "append",
-        "position": "bottom",
-        "dedupe": False,
-    }
+    options = append_options(pid, feeds.url("/plays.rss"), order="newest_first", dedupe=False)
     assert harness.run(JOB, options).status is RunStatus.OK
     assert fake.playlist_uris(pid) == [uris["iko"], uris["pocky"], uris["tipitina"]]
     feeds.serve("/plays.rss", undated + " ", "application/rss+xml")  # changed, nothing new
