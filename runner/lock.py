@@ -124,6 +124,10 @@ class JobLock:
 
         Args:
             holder: who we are, e.g. "the daemon (PID 123)".
+
+        Raises:
+            UsageError: the lock file cannot be created or opened (permissions, read-only disk),
+                with what that means.
         """
         private_dir(self.path.parent)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
