@@ -50,6 +50,7 @@ from runner.state.contract import LEAD_POLL_SECONDS
 from runner.tokens import TokenManager
 
 if TYPE_CHECKING:
+    from runner.reauth import PendingAuthorizations
     from runner.state.leadership import Leadership
 
 log = logging.getLogger("runner.daemon")
@@ -114,6 +115,21 @@ class Daemon:
         self.tokens: dict[str, TokenManager] = {}
         self.executors: dict[str, Executor] = {}
         self.scheduler: BackgroundScheduler
+        self.started_at = now()
+        self._pending: PendingAuthorizations | None = None
+
+    @property
+    def pending(self) -> PendingAuthorizations:
+        """Re-authorizations started from the status page, until Spotify sends the browser back.
+
+        Made on first use: what `runner.auth` imports stays off the way to READY.
+        """
+        with self._inflight_cv:
+            if self._pending is None:
+                from runner.reauth import PendingAuthorizations
+
+                self._pending = PendingAuthorizations()
+            return self._pending
 
     # -- start-up -----------------------------------------------------------------------------
 

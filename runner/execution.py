@@ -34,6 +34,7 @@ from runner.errors import (
     RunnerError,
     RunTimedOut,
     TransientError,
+    UsageError,
     with_auth_hint,
 )
 from runner.holds import clear_after_success, record_hold
@@ -187,7 +188,27 @@ class Executor:
         """
         started = self.now()
         lock = JobLock(self.config.state_dir, job.name, self.account)
-        holder = lock.acquire(self.holder)
+        try:
+            holder = lock.acquire(self.holder)
+        except UsageError as exc:
+            # Running without the lock could run the job twice at once: fail this run, plainly;
+            # the next one tries again (the state_dir may be given back meanwhile).
+            error = str(exc)
+            run_id = self.state.start_run(
+                job.name,
+                scheduled_at=scheduled_at,
+                started_at=started,
+                attempt=attempt,
+                trigger=trigger,
+                dry_run=dry_run,
+                account=self.account,
+            )
+            record = self.state.finish_run(run_id, RunStatus.FAILED, ended_at=started, error=error)
+            log.error("%s: %s", job.name, error, extra={"job": job.name, "status": "failed"})
+            return RunOutcome(
+                job.name, RunStatus.FAILED, None, error, attempt, started, started, run_id,
+                None, record,
+            )  # fmt: skip
         if holder is not None:
             reason = f"not run: it is already running in {holder}"
             skipped = self.state.record_skipped(

@@ -130,6 +130,8 @@ class Guard:
         response.headers["Content-Security-Policy"] = security_policy(self.accounts_url)
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "no-referrer"
+        # Not no-referrer: with it Chromium sends `Origin: null` on our own forms. same-origin
+        # still keeps our URLs from Spotify's pages.
+        response.headers["Referrer-Policy"] = "same-origin"
         response.headers["Cache-Control"] = "no-store"
         return response

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, Response, current_app, redirect, render_template, request
@@ -21,11 +22,17 @@ from runner.accounts import token_stores
 from runner.config import Config
 from runner.errors import RunnerError
 from runner.history import history_rows
+from runner.holds import current_hold
 from runner.pause import pause, resume
 from runner.reauth import PendingAuthorizations
 from runner.state import open_state
 from runner.status import WARN_DAYS, collect_status
 from runner.web.guard import CSRF_FIELD, Guard
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from runner.daemon import Daemon
 
 EXTENSION = "spotify_runner.pages"
 REFRESH_SECONDS = 3
@@ -88,11 +95,18 @@ def _overview_data() -> dict[str, Any]:
         job["last_run"] is not None and job["last_run"]["status"] == "running"
         for job in status["jobs"]
     )
-    return {
-        "status": status,
-        "daemon": services.daemon(),
-        "refresh": REFRESH_SECONDS if running else None,
-    }
+    daemon = dict(services.daemon())
+    state = open_state(config.state_dir, readonly=True)
+    try:
+        hold = current_hold(state, datetime.now(UTC))
+    finally:
+        state.close()
+    if hold is not None:
+        until = hold.until.astimezone(config.tzinfo())
+        daemon["rate_limit"] = (
+            f"Spotify rate-limited this app until {until:%Y-%m-%d %H:%M:%S} ({hold.reason})"
+        )
+    return {"status": status, "daemon": daemon, "refresh": REFRESH_SECONDS if running else None}
 
 
 def overview() -> tuple[str, int]:
@@ -211,3 +225,27 @@ def add_pages(app: Flask, services: PageServices) -> None:
     path = urlsplit(services.config().spotify.redirect_uri).path or "/callback"
     pages.add_url_rule(path, "callback", callback)
     app.register_blueprint(pages)
+
+
+def daemon_services(
+    daemon: Daemon, hosts: Iterable[str], *, password: str | None = None
+) -> PageServices:
+    """The pages' services for a running daemon: its config, its manual runs, its jobs' scopes."""
+    from runner.loader import required_scopes
+
+    def scopes(account: str) -> frozenset[str]:
+        jobs = [job for job in daemon.jobs.values() if job.config.account == account]
+        return required_scopes(jobs)
+
+    def info() -> dict[str, Any]:
+        since = daemon.started_at.astimezone(daemon.config.tzinfo())
+        return {"running_since": f"{since:%Y-%m-%d %H:%M:%S %Z}", "rate_limit": None}
+
+    return PageServices(
+        config=lambda: daemon.config,
+        run_now=daemon.run_now,
+        scopes=scopes,
+        daemon=info,
+        guard=Guard(hosts, password=password, accounts_url=daemon.config.spotify.accounts_url),
+        pending=daemon.pending,
+    )

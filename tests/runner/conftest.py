@@ -27,3 +27,13 @@ def world(fake: FakeSpotify, tmp_path: Path) -> Iterator[World]:
     finally:
         w.close()
     w.assert_no_secrets()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Where the status page's screenshots went, so a person can look at them."""
+    from browser_world import SHOTS
+
+    if SHOTS:
+        terminalreporter.section("status page screenshots")
+        for path in SHOTS:
+            terminalreporter.write_line(str(path))

@@ -172,3 +172,17 @@ def test_the_deadline_is_exposed_to_jobs_as_ctx_deadline(harness: JobHarness) ->
     assert JobLock(harness.state_dir, "x").acquire("other") == "me"
     lock.release()
     assert JobLock(harness.state_dir, "x").acquire("other") is None
+
+
+def test_a_lock_that_cannot_be_taken_fails_the_run_in_one_line(harness: JobHarness) -> None:
+    # The systemd test found it: a state_dir given to another user made this a traceback.
+    harness.state_dir.mkdir(parents=True, exist_ok=True)
+    (harness.state_dir / "locks").write_text("not a folder")
+    outcome = harness.run("counter")
+    assert outcome.status is RunStatus.FAILED
+    assert outcome.error is not None
+    assert outcome.error.startswith("cannot take the run lock ")
+    assert str(harness.state_dir / "locks") in outcome.error
+    assert "\n" not in outcome.error
+    (harness.state_dir / "locks").unlink()
+    assert harness.run("counter").status is RunStatus.OK  # the next run tries again

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import html
 from urllib.parse import urlencode, urlsplit
 
 from runner.testing.fake.model import KNOWN_SCOPES, AccessToken, AuthCode, Grant
@@ -44,9 +45,33 @@ def _redirect(redirect_uri: str, params: dict[str, str]) -> Response:
     return Response(302, b"", content_type="text/plain", headers={"Location": location})
 
 
+def _consent_page(params: dict[str, str], user: str) -> Response:
+    """A consent page with Approve and Cancel, for tests that click through it in a browser."""
+    hidden = "".join(
+        f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
+        for k, v in params.items()
+    )
+    scopes = html.escape(params.get("scope", "")) or "(no scopes)"
+    page = (
+        "<!DOCTYPE html><html><head><title>Authorize</title></head><body>"
+        f"<h1>Allow this app to use your account?</h1><p>Logged in as {html.escape(user)}</p>"
+        f"<p>Scopes: {scopes}</p>"
+        f'<form method="post" action="/authorize">{hidden}'
+        '<button type="submit" name="decision" value="approve">Approve</button> '
+        '<button type="submit" name="decision" value="deny">Cancel</button>'
+        "</form></body></html>"
+    )
+    return Response(200, page.encode(), content_type="text/html; charset=utf-8")
+
+
 def authorize(state: FakeState, req: Request) -> Response:
-    """`GET /authorize`: validate the app and redirect URI, then auto-approve as `authorize_as`."""
-    q = req.query
+    """`/authorize`: validate the app and redirect URI, then approve as `authorize_as`.
+
+    With `consent_page` set, `GET` shows a page whose Approve (or Cancel) button `POST`s the
+    same parameters back; otherwise `GET` approves at once.
+    """
+    posted = req.method == "POST"
+    q = dict(req.body) if posted and isinstance(req.body, dict) else req.query
     client_id = q.get("client_id", "")
     redirect_uri = q.get("redirect_uri", "")
     with state.lock:
@@ -64,6 +89,12 @@ def authorize(state: FakeState, req: Request) -> Response:
         scopes = frozenset(q.get("scope", "").split())
         if not scopes <= KNOWN_SCOPES:
             return _redirect(redirect_uri, {"error": "invalid_scope", **extra})
+        if state.consent_page and not posted:
+            return _consent_page(
+                {k: v for k, v in q.items() if k != "decision"}, state.authorize_as
+            )
+        if posted and q.get("decision") != "approve":
+            return _redirect(redirect_uri, {"error": "access_denied", **extra})
         if state.deny_next_authorize:
             state.deny_next_authorize = False
             return _redirect(redirect_uri, {"error": "access_denied", **extra})

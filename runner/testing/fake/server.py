@@ -288,7 +288,7 @@ class FakeSpotify(FakeState):
     def dispatch(self, req: Request) -> Response:
         """Answer a parsed request (no faults or latency): accounts, then the Web API."""
         if req.path == "/authorize":
-            if req.method != "GET":
+            if req.method not in ("GET", "POST"):
                 return api_error(405, "Method not allowed")
             return accounts.authorize(self, req)
         if req.path == "/api/token":

@@ -56,6 +56,8 @@ class FakeState(CatalogSetup, UserSetup):
             death (182 days).
         authorize_as: the user `/authorize` approves as.
         deny_next_authorize: when true, the next `/authorize` answers `error=access_denied`.
+        consent_page: when true, `GET /authorize` shows a page with an Approve button (for
+            browser tests) instead of approving at once.
     """
 
     CLIENT_ID = "fake-client-id"
@@ -79,6 +81,7 @@ class FakeState(CatalogSetup, UserSetup):
         self.code_lifetime = 600.0
         self.authorize_as = "alice"
         self.deny_next_authorize = False
+        self.consent_page = False
         self.base_url = ""
         self.lock = threading.RLock()
         self.apps: dict[str, App] = {}
