@@ -285,18 +285,6 @@ class SqliteStateStore(SqlStore):
         now = _identity(self.path)
         if now == self._identity:
             return
-        if now is None:
-            log.error(
-                "the state database %s was deleted while in use: recreating it with "
-                "everything recorded so far",
-                self.path,
-            )
-        else:
-            log.error(
-                "the state database %s was replaced by another file while in use: using the "
-                "new file from now on",
-                self.path,
-            )
         old = self._db
         # Everything in the write-ahead log goes into the old file first, and the log is
         # emptied: a -wal left at the path would otherwise be read as the new file's.
@@ -305,9 +293,12 @@ class SqliteStateStore(SqlStore):
         if now is None:
             # A deleted file stays readable through the open connection: copy it whole.
             _create_private(tmp)
-            copy = sqlite3.connect(tmp)
+            copy = sqlite3.connect(tmp, isolation_level=None)
             try:
                 old.backup(copy)
+                # In WAL mode before it is in place: switching later takes an exclusive lock
+                # that any reader opening it meanwhile (`jobs`) would contend for.
+                copy.execute("PRAGMA journal_mode = WAL")
             finally:
                 copy.close()
         old.close()
@@ -317,6 +308,19 @@ class SqliteStateStore(SqlStore):
         if now is None:
             os.replace(tmp, self.path)
         self._db = self._connect()
+        # Said once it is done, so whoever reads the log next finds the file in place.
+        if now is None:
+            log.error(
+                "the state database %s was deleted while in use: recreated it with "
+                "everything recorded so far",
+                self.path,
+            )
+        else:
+            log.error(
+                "the state database %s was replaced by another file while in use: using the "
+                "new file from now on",
+                self.path,
+            )
 
     # -- runs -------------------------------------------------------------------------------
 
