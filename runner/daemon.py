@@ -411,7 +411,13 @@ class Daemon:
         scheduled_at: datetime | None = None,
         make_up: bool = False,
     ) -> None:
-        """One scheduled (or retried, or caught-up) run; never raises into APScheduler."""
+        """One scheduled (or retried, or caught-up) run; never raises into APScheduler.
+
+        The bookkeeping before the run itself (the pause, the hold, recording a skip) reads and
+        writes the state store too, so it is contained here like the run: one line for expected
+        trouble, and an unexpected error is logged with the job's name instead of escaping into
+        APScheduler's own traceback.
+        """
         try:
             self._fire_checked(
                 name, trigger=trigger, attempt=attempt, scheduled_at=scheduled_at, make_up=make_up
@@ -419,6 +425,11 @@ class Daemon:
         except RunnerError as exc:
             # Recording a skip met a state database that refused (disk full...): one line.
             log.error("%s: %s", name, exc)
+        except OSError as exc:
+            where = f" {exc.filename}" if exc.filename else ""
+            log.error("%s: not run: cannot use%s: %s", name, where, describe_os_error(exc))
+        except Exception:
+            log.exception("%s: the run machinery failed", name)
 
     def _fire_checked(
         self,
@@ -495,10 +506,11 @@ class Daemon:
             return
         with self._inflight_cv:
             self._inflight += 1
-        # A retry keeps the scheduled time of the run it repeats; a regular run stands for its
-        # slot on the schedule (not its actual, possibly late or jittered, start).
-        scheduled = scheduled_at or self._slot_for(name, trigger)
         try:
+            # A retry keeps the scheduled time of the run it repeats; a regular run stands for
+            # its slot on the schedule (not its actual, possibly late or jittered, start). Inside
+            # the `try`: should it fail, the job's busy lock is still released.
+            scheduled = scheduled_at or self._slot_for(name, trigger)
             if not self._claimed(job, scheduled, trigger, attempt, make_up):
                 return
             outcome = self.executors[job.config.account].run(
@@ -609,6 +621,9 @@ class Daemon:
             )
         except RunnerError as exc:
             log.error("%s: %s", name, exc)
+        except Exception:
+            # An APScheduler listener must not raise either: its errors end in the scheduler.
+            log.exception("%s: recording the skipped run failed", name)
 
     def _status_text(self) -> str:
         if self.leadership is not None and not self.leadership.leading:

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from runner.errors import UsageError
-from runner.files import private_dir
+from runner.files import describe_os_error, private_dir
 
 LOCK_NAME = "daemon.pid"
 # How long a starting daemon waits for a lock held by no live daemon (a reader's instant).
@@ -129,8 +129,13 @@ class JobLock:
             UsageError: the lock file cannot be created or opened (permissions, read-only disk),
                 with what that means.
         """
-        private_dir(self.path.parent)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            private_dir(self.path.parent)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise UsageError(
+                f"cannot take the run lock {self.path}: {describe_os_error(exc)}"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -17,6 +17,7 @@ from runner.state.contract import (
     RUN_COLUMNS,
     RunRecord,
     RunStatus,
+    StateError,
     clip_log,
     job_state_json,
     parse_job_state,
@@ -128,7 +129,15 @@ class SqlStore:
         rows = self._query("SELECT value FROM memory WHERE key = ?", (key,))
         if not rows:
             return None
-        loaded = json.loads(rows[0][0])
+        try:
+            loaded = json.loads(rows[0][0])
+        except ValueError:
+            # A damaged row: one line that names the fix, not a JSONDecodeError traceback
+            # (the daemon reads pauses and holds before every run).
+            raise StateError(
+                f"the record {key!r} in {self.where} is not valid JSON: delete it with "
+                f"{self.fix_tool}: DELETE FROM memory WHERE key = '{key}'"
+            ) from None
         return loaded if isinstance(loaded, dict) else None
 
     def load_job_state(self, job: str, account: str = "default") -> dict[str, Any]:
