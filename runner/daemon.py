@@ -296,6 +296,9 @@ class Daemon:
                 # wake-up (coalesced); others: APScheduler's 1 s default would drop runs that
                 # merely waited for a worker.
                 misfire_grace_time=misfire_grace_time(job.config.catch_up),
+                # Active/standby: a fire time that waits its turn behind a catch-up or make-up
+                # (see _fire_checked) must not make APScheduler drop the next one.
+                max_instances=1 if self.leadership is None else 2,
             )
         if decided.catch_up is not None:
             log.info("%s: missed its run at %s; catching up once now", job.name, decided.catch_up)
@@ -339,8 +342,9 @@ class Daemon:
         """Ends the runs a dead daemon left going; a catch_up job's interrupted run runs again.
 
         Checked on every tick while active, not only on taking over: the dead daemon's session
-        (which owns its runs) may end a moment after its lead did. The make-up is claimed when
-        it is scheduled, so of all the daemons that ever see the interrupted run, one makes it up.
+        (which owns its runs) may end a moment after its lead did. The make-up claims its fire
+        time when it starts, so of all the daemons that ever see the interrupted run, one (the
+        first to get to it) makes it up.
         """
         try:
             marked = self.state.mark_interrupted(self.now())
@@ -363,14 +367,6 @@ class Daemon:
             ):
                 continue
             self._made_up.add((job.name, slot))
-            if not self.state.claim(
-                job.name,
-                slot,
-                account=job.config.account,
-                node=self.config.state.node,
-                make_up=True,
-            ):
-                continue  # made up (or being made up) already
             log.info("%s: its run for %s was interrupted; making it up once", job.name, slot)
             self.scheduler.add_job(
                 self._fire,
@@ -389,12 +385,15 @@ class Daemon:
         if not self.leadership.leading:
             log.info("%s: not run, this daemon stands by", job.name)
             return False
-        if make_up or trigger not in ("schedule", "catch_up") or attempt != 1 or scheduled is None:
-            # Make-ups are claimed when scheduled; retries and manual runs belong to a fire
-            # time already claimed (or to none).
+        if trigger not in ("schedule", "catch_up") or attempt != 1 or scheduled is None:
+            # Retries and manual runs belong to a fire time already claimed (or to none).
             return True
         if self.state.claim(
-            job.name, scheduled, account=job.config.account, node=self.config.state.node
+            job.name,
+            scheduled,
+            account=job.config.account,
+            node=self.config.state.node,
+            make_up=make_up,
         ):
             return True
         log.info(
