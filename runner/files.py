@@ -38,7 +38,8 @@ def private_dir(path: Path) -> Path:
     """Creates `path` and its missing parents, each exactly 0700; existing ones are left alone.
 
     Raises:
-        OSError: a component cannot be created (read-only file system, permissions...).
+        OSError: a component cannot be created (read-only file system, permissions, a file in
+            the way); its `filename` is `path`.
     """
     path = Path(path)
     missing: list[Path] = []
@@ -51,8 +52,13 @@ def private_dir(path: Path) -> Path:
             directory.mkdir(mode=PRIVATE_DIR)
         except FileExistsError:
             if not directory.is_dir():
-                raise
+                # A file in the way: said of the folder asked for, like mkdir(parents=True).
+                raise NotADirectoryError(
+                    errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path)
+                ) from None
             continue  # someone else made it meanwhile; theirs to keep
+        except OSError as exc:
+            raise type(exc)(exc.errno, exc.strerror, str(path)) from None
         # The umask can only remove bits; chmod makes it exactly 0700 either way.
         os.chmod(directory, PRIVATE_DIR)
     return path

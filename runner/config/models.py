@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -214,6 +214,23 @@ class JobConfig(BaseModel):
     options: Annotated[dict[str, Any], BeforeValidator(empty_mapping)] = Field(default_factory=dict)
     notify: Flag = True
     ping: PingUrl | None = None
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # The options are raw until the job's `Options` validates them (and masks its secrets
+        # as `SecretStr`): a key written inline (`api_key: abc123`) is still plain text here, so
+        # the repr names the options and never shows their values.
+        for name, value in super().__repr_args__():
+            yield (name, _OptionNames(self.options)) if name == "options" else (name, value)
+
+
+class _OptionNames:
+    """Stands for a job's raw options in a repr: their names, none of their values."""
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.names = sorted(options)
+
+    def __repr__(self) -> str:
+        return "{" + ", ".join(f"{name!r}: ..." for name in self.names) + "}"
 
 
 class Config(BaseModel):

@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from runner.state.contract import (
     RUN_COLUMNS,
     RunRecord,
     RunStatus,
+    StateError,
     clip_log,
     job_state_json,
     parse_job_state,
     record_from_row,
 )
+
+CLAIMS_KEPT = timedelta(days=31)
 
 
 class SqlStore:
@@ -126,7 +129,15 @@ class SqlStore:
         rows = self._query("SELECT value FROM memory WHERE key = ?", (key,))
         if not rows:
             return None
-        loaded = json.loads(rows[0][0])
+        try:
+            loaded = json.loads(rows[0][0])
+        except ValueError:
+            # A damaged row: one line that names the fix, not a JSONDecodeError traceback
+            # (the daemon reads pauses and holds before every run).
+            raise StateError(
+                f"the record {key!r} in {self.where} is not valid JSON: delete it with "
+                f"{self.fix_tool}: DELETE FROM memory WHERE key = '{key}'"
+            ) from None
         return loaded if isinstance(loaded, dict) else None
 
     def load_job_state(self, job: str, account: str = "default") -> dict[str, Any]:
@@ -175,3 +186,28 @@ class SqlStore:
             " updated_at = excluded.updated_at",
             (account, job, text, self._stamp(datetime.now(UTC))),
         )
+
+    def claim(
+        self,
+        job: str,
+        scheduled_at: datetime,
+        *,
+        account: str = "default",
+        node: str = "",
+        make_up: bool = False,
+    ) -> bool:
+        """Claims a fire time for one run; False when it was claimed before (by anyone)."""
+        now = datetime.now(UTC)
+        kind = "make_up" if make_up else "run"
+        claimed = self._write(
+            "INSERT INTO claims (account, job, scheduled_at, kind, node, claimed_at)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (account, job, self._stamp(scheduled_at), kind, node, self._stamp(now)),
+        )
+        if claimed:
+            # Claims only need to outlive any overlap of two daemons; a month is plenty.
+            self._write(
+                "DELETE FROM claims WHERE account = ? AND job = ? AND claimed_at < ?",
+                (account, job, self._stamp(now - CLAIMS_KEPT)),
+            )
+        return claimed == 1

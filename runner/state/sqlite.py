@@ -33,7 +33,7 @@ from runner.state.sql import SqlStore
 STATE_FILE = "state.sqlite3"
 # How long a writer waits for another process's write lock before giving up.
 BUSY_TIMEOUT = 10.0
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 log = logging.getLogger("runner.state")
 
@@ -73,6 +73,20 @@ CREATE TABLE memory (
     key        TEXT PRIMARY KEY,
     value      TEXT NOT NULL,
     updated_at TEXT NOT NULL
+);
+"""
+
+# Version 3: claims. A run claims its (job, scheduled time) before it starts; the unique key makes
+# a second claim of one fire time fail, even from a second daemon during a failover.
+_SCHEMA_3 = """
+CREATE TABLE claims (
+    account      TEXT NOT NULL,
+    job          TEXT NOT NULL,
+    scheduled_at TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    node         TEXT NOT NULL,
+    claimed_at   TEXT NOT NULL,
+    PRIMARY KEY (account, job, scheduled_at, kind)
 );
 """
 
@@ -213,8 +227,12 @@ class SqliteStateStore(SqlStore):
                 for statement in _SCHEMA_2.split(";"):
                     if statement.strip():
                         cur.execute(statement)
+            if version < 3:
+                for statement in _SCHEMA_3.split(";"):
+                    if statement.strip():
+                        cur.execute(statement)
             cur.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            # Future migrations go here: `if version < 3: ...`, each in this transaction.
+            # Future migrations go here: `if version < 4: ...`, each in this transaction.
 
     def _schema_version(self, db: sqlite3.Connection | sqlite3.Cursor) -> int:
         version = int(db.execute("PRAGMA user_version").fetchone()[0])
@@ -285,18 +303,6 @@ class SqliteStateStore(SqlStore):
         now = _identity(self.path)
         if now == self._identity:
             return
-        if now is None:
-            log.error(
-                "the state database %s was deleted while in use: recreating it with "
-                "everything recorded so far",
-                self.path,
-            )
-        else:
-            log.error(
-                "the state database %s was replaced by another file while in use: using the "
-                "new file from now on",
-                self.path,
-            )
         old = self._db
         # Everything in the write-ahead log goes into the old file first, and the log is
         # emptied: a -wal left at the path would otherwise be read as the new file's.
@@ -305,9 +311,12 @@ class SqliteStateStore(SqlStore):
         if now is None:
             # A deleted file stays readable through the open connection: copy it whole.
             _create_private(tmp)
-            copy = sqlite3.connect(tmp)
+            copy = sqlite3.connect(tmp, isolation_level=None)
             try:
                 old.backup(copy)
+                # In WAL mode before it is in place: switching later takes an exclusive lock
+                # that any reader opening it meanwhile (`jobs`) would contend for.
+                copy.execute("PRAGMA journal_mode = WAL")
             finally:
                 copy.close()
         old.close()
@@ -317,6 +326,19 @@ class SqliteStateStore(SqlStore):
         if now is None:
             os.replace(tmp, self.path)
         self._db = self._connect()
+        # Said once it is done, so whoever reads the log next finds the file in place.
+        if now is None:
+            log.error(
+                "the state database %s was deleted while in use: recreated it with "
+                "everything recorded so far",
+                self.path,
+            )
+        else:
+            log.error(
+                "the state database %s was replaced by another file while in use: using the "
+                "new file from now on",
+                self.path,
+            )
 
     # -- runs -------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ import pytest
 
 from runner.config import Config, ScheduleConfig, load_config, load_config_text
 from runner.errors import ConfigError
+from runner.loader import load_jobs
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "s3cr3t-value-0123"
@@ -419,6 +420,33 @@ def test_secrets_absent_from_repr_and_str(tmp_path: Path) -> None:
     )
     for text in (repr(config), str(config), repr(config.spotify), str(config.model_dump())):
         assert SECRET not in text
+
+
+def test_a_secret_written_literally_in_a_jobs_options_is_absent_from_repr() -> None:
+    """Options stay raw until the job validates them, so the config's repr names them only."""
+    text = BASE + textwrap.indent(
+        textwrap.dedent(f"""\
+            radio:
+              job: playlist_updater
+              schedule: {{every: 1h}}
+              options:
+                playlist: spotify:playlist:0000000000000000000001
+                sources:
+                  - lastfm: {{user: rj, api_key: {SECRET}}}
+            """),
+        "  ",
+    )
+    config = load(text)
+    job = config.jobs["radio"]
+    for shown in (repr(config), str(config), repr(job), str(job), repr(config.jobs)):
+        assert SECRET not in shown
+    # Named, so a reader sees which options are set.
+    assert "options={'playlist': ..., 'sources': ...}" in repr(job)
+    # Masked in the repr only: the job still receives what was written.
+    assert job.options["sources"][0]["lastfm"]["api_key"] == SECRET
+    # And once the job has validated them (SecretStr), the loaded job's repr holds none either.
+    loaded = load_jobs(config, only=["radio"])["radio"]
+    assert SECRET not in repr(loaded)
 
 
 @pytest.mark.parametrize(

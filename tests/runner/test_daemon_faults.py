@@ -6,13 +6,15 @@ from __future__ import annotations
 import contextlib
 import json
 import signal
+import sqlite3
 from collections.abc import Callable, Iterator
 
 import pytest
 from daemon_world import World, every
 from faults import read_only, small_disk
 
-from runner.state import RunStatus
+from runner.holds import HOLD_KEY
+from runner.state import RunStatus, open_state
 from runner.testing import FakeSpotify, Fault
 from runner.tokens import TokenStore
 
@@ -206,3 +208,36 @@ def test_a_full_disk_under_the_daemon_is_said_in_one_line_and_it_carries_on(worl
         log = daemon.stderr()
         assert "Traceback" not in log
         assert "disk I/O error" not in log
+
+
+@pytest.mark.slow
+def test_damaged_pause_and_hold_records_neither_escape_nor_stop_the_runs(world: World) -> None:
+    """The bookkeeping before a run (pause, hold, skips) is guarded like the run itself."""
+    open_state(world.state_dir).close()
+    with contextlib.closing(sqlite3.connect(world.state_dir / "state.sqlite3")) as db, db:
+        # Hand-edited rows: a hold that is not a mapping, a pause that is not even JSON.
+        db.execute(
+            "INSERT INTO memory (key, value, updated_at) VALUES (?, ?, '2026-01-01T00:00:00')",
+            (HOLD_KEY, '["until", "tomorrow"]'),
+        )
+        db.execute(
+            "INSERT INTO memory (key, value, updated_at) VALUES (?, ?, '2026-01-01T00:00:00')",
+            ("paused:default:held", "{since forever"),
+        )
+    world.write_config({"tick": every(1), "held": every(1)})
+    daemon = world.daemon()
+    daemon.wait_started()
+    # A hold that cannot be read is no hold: the other job's runs go on, every one recorded.
+    runs = world.wait_runs("tick", lambda rs: ok_runs(world) >= 2, what="2 ok runs")
+    assert all(r.status is RunStatus.OK for r in runs)
+    # The damaged pause is said in one line per due run, naming the fix; the job does not run.
+    line = daemon.wait_log("DELETE FROM memory WHERE key = 'paused:default:held'", count=2)
+    assert "held: the record 'paused:default:held'" in line
+    assert "is not valid JSON" in line
+    assert world.runs("held") == []
+    daemon.send(signal.SIGTERM)
+    assert daemon.wait() == 0
+    log = daemon.stderr()
+    assert "Traceback" not in log
+    assert "machinery failed" not in log
+    assert "raised an exception" not in log  # APScheduler's own report of an escaped error
