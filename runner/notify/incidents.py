@@ -16,6 +16,7 @@ outage neither repeats the failure message nor loses the recovery message.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -126,6 +127,9 @@ class Incidents:
         self.tz = tz or ZoneInfo("UTC")
         self.now = now
         self.scrub = scrub
+        # Runs end on several threads at once: each decision reads and writes the memory as one
+        # step, so two jobs meeting the same outage cannot both be "the first".
+        self._lock = threading.Lock()
 
     def _when(self, value: datetime | None) -> str:
         if value is None:
@@ -155,6 +159,12 @@ class Incidents:
         """
         if not notify or record.ended_at is None:
             return []
+        with self._lock:
+            return self._decide(record, final, next_run, log_tail)
+
+    def _decide(
+        self, record: RunRecord, final: bool, next_run: datetime | None, log_tail: str
+    ) -> list[Message]:
         if record.status is RunStatus.OK:
             return self._recovered(record)
         if record.status is RunStatus.NEEDS_AUTH:
@@ -252,6 +262,10 @@ class Incidents:
         """
         if ends_at is None:
             return []
+        with self._lock:
+            return self._expiry(account, ends_at)
+
+    def _expiry(self, account: str, ends_at: datetime) -> list[Message]:
         key = f"notify:auth_expiring:{account}"
         known = self.memory.recall(key) or {}
         if known.get("ends_at") != _ts(ends_at):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from runner.notify.incidents import Incidents, Message, incident_signature
-from runner.state import RunStatus, SqliteStateStore, open_state
+from runner.state import RunRecord, RunStatus, SqliteStateStore, open_state
 
 T0 = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
 
@@ -201,3 +202,25 @@ def test_a_new_authorization_starts_the_warnings_over(store: SqliteStateStore) -
     # `auth` was run: the new end is 13.5 days away, and its 14-day warning is due.
     (renewed,) = rules.authorization_ends("default", T0 + timedelta(days=13, hours=12))
     assert renewed.title.endswith("ends in 14d")
+
+
+def test_two_jobs_meeting_needs_auth_at_once_send_one_message(store: SqliteStateStore) -> None:
+    rules = Incidents(store, now=Clock())
+    error = "authorization expired or revoked: run 'spotify-runner auth'"
+    records = []
+    for job in ("radio", "mixtape") * 4:
+        run_id = store.start_run(job, scheduled_at=T0, started_at=T0)
+        records.append(store.finish_run(run_id, RunStatus.NEEDS_AUTH, ended_at=T0, error=error))
+    sent: list[Message] = []
+    barrier = threading.Barrier(len(records))
+
+    def finish(record: RunRecord) -> None:
+        barrier.wait()
+        sent.extend(rules.after_run(record, final=True))
+
+    threads = [threading.Thread(target=finish, args=(r,)) for r in records]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert events(sent) == ["needs_auth"]
