@@ -45,11 +45,13 @@ from runner.schedule import (
     slot_of,
 )
 from runner.sdnotify import Notifier
-from runner.state import RunStatus, StateStore, open_store
+from runner.state import INTERRUPTED, RunStatus, StateStore, open_leadership, open_store
+from runner.state.contract import LEAD_POLL_SECONDS
 from runner.tokens import TokenManager
 
 if TYPE_CHECKING:
     from runner.reauth import PendingAuthorizations
+    from runner.state.leadership import Leadership
 
 log = logging.getLogger("runner.daemon")
 
@@ -59,6 +61,10 @@ _SPEND_WHEN_UNWRITABLE = True
 
 RETRY_SUFFIX = "@retry"
 CATCH_UP_SUFFIX = "@catch-up"
+# The one make-up of a catch_up job's run that a failover interrupted.
+MAKE_UP_SUFFIX = "@make-up"
+# How far back in a job's history a new active daemon looks for interrupted runs to make up.
+MAKE_UP_LOOKBACK = 20
 MANUAL_SUFFIX = "@manual"
 
 
@@ -99,6 +105,11 @@ class Daemon:
         self.config: Config
         self.jobs: dict[str, LoadedJob] = {}
         self.state: StateStore
+        # With state on PostgreSQL: this daemon's bid for the lead (None: SQLite, always active).
+        self.leadership: Leadership | None = None
+        self._made_up: set[tuple[str, datetime]] = set()
+        # How many catch-ups or make-ups after a takeover each job has going or waiting.
+        self._making_up: dict[str, int] = {}
         # One token manager and one executor per account: a revoked account stops only its
         # own jobs, and one account's refresh never waits on another's.
         self.tokens: dict[str, TokenManager] = {}
@@ -172,9 +183,11 @@ class Daemon:
 
     def _serve(self) -> int:
         self.state = open_store(self.config)
-        interrupted = self.state.mark_interrupted(self.now())
-        if interrupted:
-            log.warning("%d run(s) were interrupted by the last stop", interrupted)
+        self.leadership = open_leadership(self.config)
+        if self.leadership is None:
+            interrupted = self.state.mark_interrupted(self.now())
+            if interrupted:
+                log.warning("%d run(s) were interrupted by the last stop", interrupted)
         hold = current_hold(self.state, self.now())
         if hold is not None:
             until = hold.until.astimezone(self.config.tzinfo())
@@ -198,10 +211,13 @@ class Daemon:
             },
         )
         self.scheduler.add_listener(self._on_not_run, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
-        for job in self.jobs.values():
-            self._schedule(job, catch_up=True)
+        if self.leadership is None:
+            for job in self.jobs.values():
+                self._schedule(job, catch_up=True)
         self._install_signals()
         self.scheduler.start()
+        if self.leadership is not None:
+            self._lead_tick()
         log.info(
             "spotify-runner started: %d job(s), state in %s",
             len(self.jobs),
@@ -215,6 +231,8 @@ class Daemon:
             self._restore_signals()
             for tokens in self.tokens.values():
                 tokens.stop()
+            if self.leadership is not None:
+                self.leadership.close()
             if not self.abandoned:
                 # Runs still going after shutdown_timeout would meet a closed database; the
                 # `run` command exits at once instead (os._exit), which releases it.
@@ -243,6 +261,8 @@ class Daemon:
     # -- scheduling ---------------------------------------------------------------------------
 
     def _schedule(self, job: LoadedJob, *, catch_up: bool) -> None:
+        if self.leadership is not None and not self.leadership.leading:
+            return  # a standby schedules nothing; it schedules everything when it takes over
         if not job.config.enabled:
             log.info("%s: disabled in the config", job.name)
             return
@@ -276,6 +296,9 @@ class Daemon:
                 # wake-up (coalesced); others: APScheduler's 1 s default would drop runs that
                 # merely waited for a worker.
                 misfire_grace_time=misfire_grace_time(job.config.catch_up),
+                # Active/standby: a fire time that waits its turn behind a catch-up or make-up
+                # (see _fire_checked) must not make APScheduler drop the next one.
+                max_instances=1 if self.leadership is None else 2,
             )
         if decided.catch_up is not None:
             log.info("%s: missed its run at %s; catching up once now", job.name, decided.catch_up)
@@ -288,6 +311,96 @@ class Daemon:
                 replace_existing=True,
             )
 
+    # -- leadership (state on PostgreSQL) ------------------------------------------------------
+
+    def _lead_tick(self) -> None:
+        """Takes the lead when free, notices losing it, and makes up interrupted runs."""
+        leadership = self.leadership
+        assert leadership is not None
+        was_leading = leadership.leading
+        try:
+            leading = leadership.try_lead()
+        except Exception as exc:  # never takes the daemon down; the next tick tries again
+            log.error("leadership check failed: %s", _one_line(exc))
+            leading = False
+        if leading and not was_leading:
+            log.info(
+                "node %s is now the active daemon (state in %s)",
+                self.config.state.node,
+                leadership.where,
+            )
+            for job in self.jobs.values():
+                self._schedule(job, catch_up=True)
+        elif was_leading and not leading:
+            log.warning("node %s stands by: another daemon may take over", self.config.state.node)
+            self.scheduler.remove_all_jobs()
+        if leading:
+            self._make_up_interrupted()
+        self.notifier.status(self._status_text())
+
+    def _make_up_interrupted(self) -> None:
+        """Ends the runs a dead daemon left going; a catch_up job's interrupted run runs again.
+
+        Checked on every tick while active, not only on taking over: the dead daemon's session
+        (which owns its runs) may end a moment after its lead did. The make-up claims its fire
+        time when it starts, so of all the daemons that ever see the interrupted run, one (the
+        first to get to it) makes it up.
+        """
+        try:
+            marked = self.state.mark_interrupted(self.now())
+            if marked:
+                log.warning("%d run(s) of a daemon that stopped were interrupted", marked)
+            for job in self.jobs.values():
+                if job.config.enabled and job.config.catch_up:
+                    self._make_up(job)
+        except RunnerError as exc:
+            log.error("cannot check for interrupted runs: %s", exc)
+
+    def _make_up(self, job: LoadedJob) -> None:
+        for run in self.state.runs(job.name, limit=MAKE_UP_LOOKBACK, account=job.config.account):
+            slot = run.scheduled_at
+            if (
+                run.error != INTERRUPTED
+                or slot is None
+                or run.trigger not in ("schedule", "catch_up")
+                or (job.name, slot) in self._made_up
+            ):
+                continue
+            self._made_up.add((job.name, slot))
+            log.info("%s: its run for %s was interrupted; making it up once", job.name, slot)
+            self.scheduler.add_job(
+                self._fire,
+                DateTrigger(self.now(), timezone=self.config.tzinfo()),
+                args=[job.name],
+                kwargs={"trigger": "catch_up", "scheduled_at": slot, "make_up": True},
+                id=f"{job.name}{MAKE_UP_SUFFIX}{slot.isoformat()}",
+            )
+
+    def _claimed(
+        self, job: LoadedJob, scheduled: datetime | None, trigger: str, attempt: int, make_up: bool
+    ) -> bool:
+        """With a shared database: whether this run may start (its fire time claimed for it)."""
+        if self.leadership is None:
+            return True
+        if not self.leadership.leading:
+            log.info("%s: not run, this daemon stands by", job.name)
+            return False
+        if trigger not in ("schedule", "catch_up") or attempt != 1 or scheduled is None:
+            # Retries and manual runs belong to a fire time already claimed (or to none).
+            return True
+        if self.state.claim(
+            job.name,
+            scheduled,
+            account=job.config.account,
+            node=self.config.state.node,
+            make_up=make_up,
+        ):
+            return True
+        log.info(
+            "%s: its run for %s was claimed already (another daemon ran it)", job.name, scheduled
+        )
+        return False
+
     def _fire(
         self,
         name: str,
@@ -295,6 +408,7 @@ class Daemon:
         trigger: str = "schedule",
         attempt: int = 1,
         scheduled_at: datetime | None = None,
+        make_up: bool = False,
     ) -> None:
         """One scheduled (or retried, or caught-up) run; never raises into APScheduler.
 
@@ -304,7 +418,9 @@ class Daemon:
         APScheduler's own traceback.
         """
         try:
-            self._fire_checked(name, trigger=trigger, attempt=attempt, scheduled_at=scheduled_at)
+            self._fire_checked(
+                name, trigger=trigger, attempt=attempt, scheduled_at=scheduled_at, make_up=make_up
+            )
         except RunnerError as exc:
             # Recording a skip met a state database that refused (disk full...): one line.
             log.error("%s: %s", name, exc)
@@ -321,6 +437,7 @@ class Daemon:
         trigger: str,
         attempt: int,
         scheduled_at: datetime | None,
+        make_up: bool = False,
     ) -> None:
         job = self.jobs.get(name)
         if job is None or self._stopping.is_set():
@@ -348,7 +465,35 @@ class Daemon:
             log.warning("%s: skipped, %s", name, reason)
             return
         busy = self._busy.setdefault(name, threading.Lock())
-        if not busy.acquire(blocking=False):
+        catching_up = trigger == "catch_up" and self.leadership is not None
+        if catching_up:
+            with self._inflight_cv:
+                self._making_up[name] = self._making_up.get(name, 0) + 1
+        try:
+            if catching_up or (trigger == "schedule" and self._making_up.get(name)):
+                # After a takeover, catch-ups and make-ups stand for fire times the failover
+                # cost: they and the fire times after them take turns instead of skipping.
+                acquired = busy.acquire(timeout=job.config.timeout.total_seconds())
+            else:
+                acquired = busy.acquire(blocking=False)
+            self._run_acquired(job, busy, acquired, trigger, attempt, scheduled_at, make_up)
+        finally:
+            if catching_up:
+                with self._inflight_cv:
+                    self._making_up[name] -= 1
+
+    def _run_acquired(
+        self,
+        job: LoadedJob,
+        busy: threading.Lock,
+        acquired: bool,
+        trigger: str,
+        attempt: int,
+        scheduled_at: datetime | None,
+        make_up: bool,
+    ) -> None:
+        name = job.name
+        if not acquired:
             self.state.record_skipped(
                 name,
                 scheduled_at=scheduled_at or self._slot_for(name, trigger),
@@ -365,6 +510,8 @@ class Daemon:
             # its slot on the schedule (not its actual, possibly late or jittered, start). Inside
             # the `try`: should it fail, the job's busy lock is still released.
             scheduled = scheduled_at or self._slot_for(name, trigger)
+            if not self._claimed(job, scheduled, trigger, attempt, make_up):
+                return
             outcome = self.executors[job.config.account].run(
                 job, scheduled_at=scheduled, attempt=attempt, trigger=trigger
             )
@@ -478,6 +625,8 @@ class Daemon:
             log.exception("%s: recording the skipped run failed", name)
 
     def _status_text(self) -> str:
+        if self.leadership is not None and not self.leadership.leading:
+            return f"node {self.config.state.node} standing by (another daemon is active)"
         upcoming = [
             (job.next_run_time, job.id)
             for job in self.scheduler.get_jobs()
@@ -530,6 +679,8 @@ class Daemon:
     def _main_loop(self) -> int:
         interval = self.notifier.watchdog_interval()
         tick = min(interval, 30.0) if interval else 30.0
+        if self.leadership is not None:
+            tick = min(tick, LEAD_POLL_SECONDS)
         while True:
             try:
                 signum = self._signals.get(timeout=tick)
@@ -537,6 +688,8 @@ class Daemon:
                 signum = None
             if interval:
                 self.notifier.watchdog()
+            if self.leadership is not None and signum is None:
+                self._lead_tick()
             # The scheduler sleeps on the monotonic clock, which stops during suspend: a nudge
             # each tick makes it notice runs that came due while the machine slept.
             self.scheduler.wakeup()
@@ -606,7 +759,7 @@ class Daemon:
         self._make_executors()
         self.jobs = jobs
         for name in set(old) - set(jobs):
-            for suffix in ("", RETRY_SUFFIX, CATCH_UP_SUFFIX, MANUAL_SUFFIX):
+            for suffix in ("", RETRY_SUFFIX, CATCH_UP_SUFFIX, MANUAL_SUFFIX, MAKE_UP_SUFFIX):
                 if self.scheduler.get_job(name + suffix) is not None:
                     self.scheduler.remove_job(name + suffix)
         for name, job in jobs.items():

@@ -33,6 +33,7 @@ from runner.state.sqlite import (
 
 if TYPE_CHECKING:
     from runner.config import Config
+    from runner.state.leadership import Leadership
     from runner.tokens import TokenStore
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "StateError",
     "StateStore",
     "clip_log",
+    "open_leadership",
     "open_postgres",
     "postgres_token_store",
     "open_state",
@@ -72,6 +74,24 @@ def open_store(config: Config, *, readonly: bool = False) -> StateStore:
         config.state.url,
         password=None if password is None else password.get_secret_value(),
         readonly=readonly,
+    )
+
+
+def open_leadership(config: Config) -> Leadership | None:
+    """This daemon's bid for the lead when the state is on PostgreSQL; None for SQLite.
+
+    Raises:
+        StateError: psycopg is not installed, or the database cannot be used.
+    """
+    if config.state.url is None:
+        return None
+    with _psycopg_needed():
+        from runner.state.leadership import Leadership
+    password = config.state.password
+    return Leadership(
+        config.state.url,
+        config.state.node,
+        password=None if password is None else password.get_secret_value(),
     )
 
 

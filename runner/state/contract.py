@@ -22,6 +22,9 @@ MAX_TEXT = 4000
 # A run's own log lines, kept with its row: enough for "what did the 3 a.m. run do?".
 MAX_RUN_LOG = 64 * 1024
 INTERRUPTED = "interrupted (daemon stopped)"
+# With state on PostgreSQL: how often a standby bids for the lead and the active daemon checks
+# it still holds it (a takeover comes within about this long of the active daemon's end).
+LEAD_POLL_SECONDS = 2.0
 # The columns a `RunRecord` is read from, in `record_from_row`'s order, in every backend.
 RUN_COLUMNS = (
     "id, account, job, scheduled_at, started_at, ended_at, status, summary, error, "
@@ -167,6 +170,22 @@ class StateStore(Protocol):
 
     def last_success(self) -> dict[tuple[str, str], datetime]:
         """When each (account, job) last ended ok."""
+        ...
+
+    def claim(
+        self,
+        job: str,
+        scheduled_at: datetime,
+        *,
+        account: str = "default",
+        node: str = "",
+        make_up: bool = False,
+    ) -> bool:
+        """Claims a fire time before its run starts: True once per (account, job, time).
+
+        `make_up` claims the one make-up run of a fire time whose run was interrupted. The
+        claim is a unique key in the database, so two daemons can never both run one fire time.
+        """
         ...
 
     def recall(self, key: str) -> dict[str, Any] | None:

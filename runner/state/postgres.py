@@ -34,7 +34,7 @@ from runner.state.contract import (
 )
 from runner.state.sql import SqlStore
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # How long connecting may take before the store reports the server unreachable.
 CONNECT_TIMEOUT = 10
 # Advisory lock keys (the two-int form): one namespace for run owners, one for migrations.
@@ -88,6 +88,29 @@ CREATE TABLE tokens (
     token      TEXT,
     version    BIGINT      NOT NULL DEFAULT 0,
     updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
+)
+"""
+
+# Version 3: claims. A run claims its (job, scheduled time) before it starts; the unique key makes
+# a second claim of one fire time fail, even from a second daemon during a failover.
+# The leadership row says who leads and since when, for `jobs` and /healthz; the lead itself is
+# the session advisory lock (`runner.state.leadership`).
+_SCHEMA_3 = """
+CREATE TABLE claims (
+    account      TEXT        NOT NULL,
+    job          TEXT        NOT NULL,
+    scheduled_at TIMESTAMPTZ NOT NULL,
+    kind         TEXT        NOT NULL,
+    node         TEXT        NOT NULL,
+    claimed_at   TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (account, job, scheduled_at, kind)
+);
+CREATE TABLE leadership (
+    id     INTEGER PRIMARY KEY CHECK (id = 1),
+    node   TEXT        NOT NULL,
+    owner  TEXT        NOT NULL,
+    since  TIMESTAMPTZ NOT NULL,
+    epoch  BIGINT      NOT NULL
 )
 """
 
@@ -211,7 +234,11 @@ class PostgresStateStore(SqlStore):
                     db.execute(statement.encode())
         if version < 2:
             db.execute(_SCHEMA_2.encode())
-        # Future migrations go here: `if version < 3: ...`, in the same transaction.
+        if version < 3:
+            for statement in _SCHEMA_3.split(";"):
+                if statement.strip():
+                    db.execute(statement.encode())
+        # Future migrations go here: `if version < 4: ...`, in the same transaction.
         db.execute(
             "INSERT INTO spotify_runner_meta (key, value) VALUES ('schema_version', %s)"
             " ON CONFLICT (key) DO UPDATE SET value = excluded.value",

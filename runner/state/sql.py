@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from runner.state.contract import (
@@ -23,6 +23,8 @@ from runner.state.contract import (
     parse_job_state,
     record_from_row,
 )
+
+CLAIMS_KEPT = timedelta(days=31)
 
 
 class SqlStore:
@@ -184,3 +186,28 @@ class SqlStore:
             " updated_at = excluded.updated_at",
             (account, job, text, self._stamp(datetime.now(UTC))),
         )
+
+    def claim(
+        self,
+        job: str,
+        scheduled_at: datetime,
+        *,
+        account: str = "default",
+        node: str = "",
+        make_up: bool = False,
+    ) -> bool:
+        """Claims a fire time for one run; False when it was claimed before (by anyone)."""
+        now = datetime.now(UTC)
+        kind = "make_up" if make_up else "run"
+        claimed = self._write(
+            "INSERT INTO claims (account, job, scheduled_at, kind, node, claimed_at)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (account, job, self._stamp(scheduled_at), kind, node, self._stamp(now)),
+        )
+        if claimed:
+            # Claims only need to outlive any overlap of two daemons; a month is plenty.
+            self._write(
+                "DELETE FROM claims WHERE account = ? AND job = ? AND claimed_at < ?",
+                (account, job, self._stamp(now - CLAIMS_KEPT)),
+            )
+        return claimed == 1

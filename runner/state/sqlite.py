@@ -33,7 +33,7 @@ from runner.state.sql import SqlStore
 STATE_FILE = "state.sqlite3"
 # How long a writer waits for another process's write lock before giving up.
 BUSY_TIMEOUT = 10.0
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 log = logging.getLogger("runner.state")
 
@@ -73,6 +73,20 @@ CREATE TABLE memory (
     key        TEXT PRIMARY KEY,
     value      TEXT NOT NULL,
     updated_at TEXT NOT NULL
+);
+"""
+
+# Version 3: claims. A run claims its (job, scheduled time) before it starts; the unique key makes
+# a second claim of one fire time fail, even from a second daemon during a failover.
+_SCHEMA_3 = """
+CREATE TABLE claims (
+    account      TEXT NOT NULL,
+    job          TEXT NOT NULL,
+    scheduled_at TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    node         TEXT NOT NULL,
+    claimed_at   TEXT NOT NULL,
+    PRIMARY KEY (account, job, scheduled_at, kind)
 );
 """
 
@@ -213,8 +227,12 @@ class SqliteStateStore(SqlStore):
                 for statement in _SCHEMA_2.split(";"):
                     if statement.strip():
                         cur.execute(statement)
+            if version < 3:
+                for statement in _SCHEMA_3.split(";"):
+                    if statement.strip():
+                        cur.execute(statement)
             cur.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            # Future migrations go here: `if version < 3: ...`, each in this transaction.
+            # Future migrations go here: `if version < 4: ...`, each in this transaction.
 
     def _schema_version(self, db: sqlite3.Connection | sqlite3.Cursor) -> int:
         version = int(db.execute("PRAGMA user_version").fetchone()[0])

@@ -241,6 +241,12 @@ def test_an_unreadable_token_store_names_the_accounts_auth_command(world: World)
     assert done.stdout.strip().endswith(
         f"token store {store.path} is corrupt (not JSON): run 'spotify-runner auth --account bob'"
     ), done.stdout
+    token = world.cli("token", "--account", "bob")
+    assert token.returncode == 3
+    assert lines(token.stderr) == [
+        f"error: token store {store.path} is corrupt (not JSON): run "
+        "'spotify-runner auth --account bob'"
+    ]
 
 
 # -- auth ------------------------------------------------------------------------------------------

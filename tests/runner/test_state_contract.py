@@ -366,3 +366,19 @@ def test_remembered_values_are_recalled_replaced_and_forgotten(store: StateStore
     assert store.recall("hold") is None
     assert store.recall("outage:radio") == {"since": 3}
     store.remember("never-there", None)  # forgetting nothing is fine
+
+
+def test_a_fire_time_is_claimed_once_per_job_and_account(opener: Opener) -> None:
+    store, other = opener(), opener()  # two daemons on one database
+    assert store.claim("radio", T0, node="a") is True
+    assert other.claim("radio", T0, node="b") is False
+    assert store.claim("radio", T0) is False
+    assert other.claim("radio", T0 + timedelta(minutes=1)) is True
+    assert other.claim("radio", T0, account="work") is True
+    assert other.claim("hello", T0) is True
+    # An interrupted run's one make-up is a claim of its own, also only once.
+    assert other.claim("radio", T0, make_up=True) is True
+    assert store.claim("radio", T0, make_up=True) is False
+    # The same instant in another zone is the same fire time.
+    berlin = timezone(timedelta(hours=1))
+    assert store.claim("radio", T0.astimezone(berlin)) is False

@@ -1,0 +1,186 @@
+"""Which daemon is active: a session advisory lock on a dedicated PostgreSQL connection.
+
+The lead is the lock itself, held by PostgreSQL for as long as the active daemon's session
+lives: no clocks, no home-made consensus. A daemon killed (SIGKILL, power cut) loses its session,
+and with it the lock, as soon as the server notices the connection gone; TCP keepalives and a
+user timeout bound that to seconds for a network cut too. A standby polls with
+`pg_try_advisory_lock` and so takes over within one poll of that. An active daemon whose own
+connection broke has lost the lead by definition (the server dropped its lock) and must stop
+starting runs; it can take the lead again only by winning the lock like anyone else.
+
+The `leadership` row records who leads (node name, process) and since when, with an epoch that
+counts hand-overs; it is for display (`jobs`, `/healthz`), never for deciding.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import psycopg
+
+from runner.state.contract import StateError
+from runner.state.postgres import PostgresStateStore, safe_url
+
+LEADER_LOCK = 0x5352_0003
+# Connection settings that make a dead peer show within seconds rather than TCP's minutes.
+_KEEPALIVE = {
+    "keepalives": 1,
+    "keepalives_idle": 3,
+    "keepalives_interval": 1,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 5000,
+}
+
+log = logging.getLogger("runner.leadership")
+
+
+@dataclass(frozen=True)
+class Leader:
+    """Who leads, as the leadership row records it.
+
+    Attributes:
+        node: the active daemon's node name (`state.node`).
+        owner: host, PID and a random tag: tells two daemons with one node name apart.
+        since: when it took the lead.
+        epoch: how many times the lead was taken, this one included.
+    """
+
+    node: str
+    owner: str
+    since: datetime
+    epoch: int
+
+
+class Leadership:
+    """This daemon's bid for the lead in the state database.
+
+    Args:
+        url: the state database.
+        node: this daemon's name (need not be unique).
+        password: when not in the URL.
+    """
+
+    def __init__(self, url: str, node: str, *, password: str | None = None) -> None:
+        self.url = url
+        self.where = safe_url(url)
+        self.node = node
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self._password = password
+        self._db: psycopg.Connection | None = None
+        self.leading_since: datetime | None = None
+        # The schema (the leadership table) is the state store's to create.
+        PostgresStateStore(url, password=password, readonly=True).close()
+
+    def __repr__(self) -> str:
+        return f"Leadership({self.where!r}, node={self.node!r}, leading={self.leading})"
+
+    @property
+    def leading(self) -> bool:
+        """True while this daemon holds the lead (as of the last `try_lead`/`check`)."""
+        return self.leading_since is not None
+
+    def _connect(self) -> psycopg.Connection:
+        return psycopg.connect(
+            self.url,
+            password=self._password,
+            autocommit=True,
+            connect_timeout=5,
+            application_name="spotify-runner leadership",
+            **_KEEPALIVE,  # type: ignore[arg-type]
+        )
+
+    def try_lead(self) -> bool:
+        """Takes the lead if nobody holds it; True when this daemon leads now."""
+        if self.leading:
+            return self.check()
+        try:
+            if self._db is None or self._db.closed or self._db.broken:
+                self._drop()
+                self._db = self._connect()
+            row = self._db.execute("SELECT pg_try_advisory_lock(%s, 0)", (LEADER_LOCK,)).fetchone()
+            if not (row and row[0]):
+                return False
+            since = datetime.now(UTC)
+            self._db.execute(
+                "INSERT INTO leadership (id, node, owner, since, epoch) VALUES (1, %s, %s, %s, 1)"
+                " ON CONFLICT (id) DO UPDATE SET node = excluded.node, owner = excluded.owner,"
+                " since = excluded.since, epoch = leadership.epoch + 1",
+                (self.node, self.owner, since),
+            )
+        except psycopg.Error as exc:
+            log.warning(
+                "cannot reach the state database %s to bid for the lead: %s",
+                self.where,
+                _first(exc),
+            )
+            self._drop()
+            return False
+        self.leading_since = since
+        return True
+
+    def check(self) -> bool:
+        """Whether the lead is still ours: our session (and so its lock) is alive."""
+        if not self.leading:
+            return False
+        try:
+            assert self._db is not None
+            self._db.execute("SELECT 1")
+        except (psycopg.Error, AssertionError) as exc:
+            log.error(
+                "lost the connection to the state database %s (%s): this daemon no longer "
+                "leads and starts no runs until it wins the lead again",
+                self.where,
+                _first(exc),
+            )
+            self._drop()
+            return False
+        return True
+
+    def current(self) -> Leader | None:
+        """Who leads, from the leadership row (None before anyone has led)."""
+        return read_leader(self.url, self._password)
+
+    def _drop(self) -> None:
+        self.leading_since = None
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def close(self) -> None:
+        """Gives the lead up (closing the session releases the lock)."""
+        self._drop()
+
+
+def read_leader(url: str, password: str | None = None) -> Leader | None:
+    """The leadership row of the database at `url`, if the lock's holder is alive.
+
+    Raises:
+        StateError: the database cannot be reached.
+    """
+    try:
+        with psycopg.connect(url, password=password, autocommit=True, connect_timeout=5) as db:
+            held = db.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                " AND classid::bigint = %s AND objsubid = 2 AND database ="
+                " (SELECT oid FROM pg_database WHERE datname = current_database())",
+                (LEADER_LOCK,),
+            ).fetchone()
+            row = db.execute("SELECT node, owner, since, epoch FROM leadership").fetchone()
+    except psycopg.errors.UndefinedTable:
+        return None
+    except psycopg.Error as exc:
+        raise StateError(f"cannot read the leadership of {safe_url(url)}: {_first(exc)}") from None
+    if row is None or not held or not held[0]:
+        return None
+    node, owner, since, epoch = row
+    return Leader(node=node, owner=owner, since=since.astimezone(UTC), epoch=int(epoch))
+
+
+def _first(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
