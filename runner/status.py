@@ -178,6 +178,7 @@ def collect_status(
         "state_dir": str(config.state_dir),
         **({"hint": hint} if hint else {}),
         "daemon": {"running": pid is not None, "pid": pid if pid and pid > 0 else None},
+        **({"active": _active(config)} if config.state.url is not None else {}),
         "accounts": accounts,
         "rate_limit": None
         if hold is None
@@ -199,6 +200,24 @@ def _account_line(acct: dict[str, Any]) -> str:
     )
 
 
+def _active(config: Config) -> dict[str, Any] | None:
+    """Which daemon leads the pair sharing the state database, and since when."""
+    from runner.state.leadership import read_leader
+
+    assert config.state.url is not None
+    password = config.state.password
+    leader = read_leader(
+        config.state.url, None if password is None else password.get_secret_value()
+    )
+    if leader is None:
+        return None
+    return {
+        "node": leader.node,
+        "since": _iso(leader.since.astimezone(config.tzinfo())),
+        "epoch": leader.epoch,
+    }
+
+
 def format_status(status: dict[str, Any]) -> str:
     """The human-readable table."""
     lines = [f"note: {status['hint']}", ""] if status.get("hint") else []
@@ -206,6 +225,13 @@ def format_status(status: dict[str, Any]) -> str:
     lines.append(
         f"daemon: running (PID {daemon['pid']})" if daemon["running"] else "daemon: not running"
     )
+    if "active" in status:
+        active = status["active"]
+        lines.append(
+            f"active daemon: node {active['node']} since {active['since'][:19].replace('T', ' ')}"
+            if active
+            else "active daemon: none (no daemon holds the lead in the state database)"
+        )
     lines.extend(_account_line(acct) for acct in status["accounts"])
     held = status.get("rate_limit")
     if held:

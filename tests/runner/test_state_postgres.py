@@ -5,6 +5,7 @@ The `StateStore` behaviour itself is `test_state_contract.py`, run on both backe
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -129,3 +130,29 @@ def test_run_job_and_history_use_the_configured_database(world: World, postgres_
     history = world.cli("history", "tick")
     assert history.returncode == 0, history.stderr
     assert "ok" in history.stdout
+
+
+def test_jobs_shows_the_active_node_and_since_when(world: World, postgres_url: str) -> None:
+    from runner.state.leadership import Leadership
+
+    world.write_config({"tick": every("1h")}, state={"url": postgres_url, "node": "one"})
+    done = world.cli("jobs")
+    assert done.returncode == 0, done.stderr
+    assert "active daemon: none" in done.stdout
+    leadership = Leadership(postgres_url, "pi-kitchen")
+    try:
+        assert leadership.try_lead()
+        other = Leadership(postgres_url, "other")
+        assert not other.try_lead()  # one lead per database
+        other.close()
+        done = world.cli("jobs", "--json")
+        active = json.loads(done.stdout)["active"]
+        assert active["node"] == "pi-kitchen"
+        assert leadership.leading_since is not None
+        assert (
+            active["since"]
+            == leadership.leading_since.isoformat(timespec="seconds")[:19] + "+00:00"
+        )
+    finally:
+        leadership.close()
+    assert "active daemon: none" in world.cli("jobs").stdout
