@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint bench clean chromium
+.PHONY: demo demo-ha test lint bench clean chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,13 +17,24 @@ $(STAMP): $(BIN)/python pyproject.toml
 demo: $(STAMP)
 	$(BIN)/spotify-runner demo
 
+# Two daemons on the local PostgreSQL; the active one is killed and the other takes over.
+demo-ha: $(STAMP)
+	$(BIN)/python -m runner.demo_ha
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy runner jobs
 
+# Most of the suite waits on real processes and real time rather than on the CPU, so it runs on
+# more workers than CI's 2 cores. Each file runs whole, in order, on one worker (--dist loadfile:
+# module fixtures such as the systemd boot test's machine are made once), files in the order they
+# are collected (--no-loadscope-reorder), so the longest, the boot test, starts first.
+# (Not --dist loadgroup: xdist 3.8 cannot tag test ids under pytest 9, so its groups split.)
+TEST_WORKERS ?= 4
+
 test: lint chromium
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # The status page's browser tests drive Debian's Chromium through Playwright (never
 # `playwright install`). As root, install the package when it is missing; otherwise those

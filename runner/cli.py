@@ -398,6 +398,42 @@ def resume_job(session: Session, name: str) -> None:
     _set_paused(session, name, paused=False)
 
 
+@cli.group("state")
+def state_group() -> None:
+    """The state store: history, job state, tokens."""
+
+
+@state_group.command("migrate")
+@click.option(
+    "--to",
+    "url",
+    required=True,
+    metavar="URL",
+    help="postgresql://USER@HOST/DATABASE: an empty database (password: in the URL, "
+    "$PGPASSWORD, or state.password when it is the configured state.url).",
+)
+@pass_session
+def state_migrate(session: Session, url: str) -> None:
+    """Copies the SQLite state (history, job state, tokens) into an empty PostgreSQL, once."""
+    from runner.state import StateError
+    from runner.state.postgres import safe_url
+
+    config = session.config()
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise StateError(f"--to: expected postgresql://USER@HOST/DATABASE, got {safe_url(url)}")
+    password = config.state.password if url == config.state.url else None
+    try:
+        from runner.state.migrate import migrate
+    except ImportError:
+        raise StateError(
+            "state migrate needs psycopg: pip install 'spotify-runner[postgresql]'"
+        ) from None
+    done = migrate(config, url, None if password is None else password.get_secret_value())
+    _echo(f"copied {done.describe()} from {config.state_dir} into {safe_url(url)}")
+    if url != config.state.url:
+        _echo(f"now set state.url to this database in {config.source} and restart the daemon")
+
+
 @cli.command("jobs")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_session

@@ -6,6 +6,15 @@ import logging
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Hypothesis times each example (200 ms by default) and fails a slow one: on a machine busy with
+# parallel workers that is a timing failure, not a wrong answer. Speed belongs in the
+# benchmarks; here every example still has to hold.
+settings.register_profile(
+    "spotify-runner", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("spotify-runner")
 
 # Loggers whose levels `runner.logs.setup_logging` sets.
 _TOUCHED = ("", "spotipy", "urllib3", "requests", "apscheduler")

@@ -35,7 +35,6 @@ CHROMIUM_FLAGS = [
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
-SHOTS: list[Path] = []  # printed at the end of the run (conftest's terminal summary)
 
 
 def need_browser() -> None:
@@ -126,6 +125,5 @@ def screenshot(browser: Any, url: str, name: str) -> None:
             page.goto(url)
             path = ARTIFACTS / f"{name}-{label}.png"
             page.screenshot(path=str(path), full_page=True)
-            SHOTS.append(path)
         finally:
             context.close()

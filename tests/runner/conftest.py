@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,11 +41,23 @@ def receiver() -> Iterator[Receiver]:
         started.close()
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """Where the status page's screenshots went, so a person can look at them."""
-    from browser_world import SHOTS
+_SESSION_STARTED = time.time()
 
-    if SHOTS:
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Where the status page's screenshots went, so a person can look at them.
+
+    Read from the folder rather than from `browser_world.SHOTS`: under xdist the browser tests
+    run in a worker process, and this summary is written by the controlling one.
+    """
+    from browser_world import ARTIFACTS
+
+    shots = sorted(
+        path
+        for path in (ARTIFACTS.glob("*.png") if ARTIFACTS.is_dir() else ())
+        if path.stat().st_mtime >= _SESSION_STARTED - 1
+    )
+    if shots:
         terminalreporter.section("status page screenshots")
-        for path in SHOTS:
+        for path in shots:
             terminalreporter.write_line(str(path))

@@ -47,8 +47,12 @@ def free_port() -> int:
         return port
 
 
-def wait_for(check: Callable[[], T], timeout: float = 10.0, what: str = "condition") -> T:
-    """Polls `check` until it returns something truthy; fails the test after `timeout`."""
+def wait_for(check: Callable[[], T], timeout: float = 30.0, what: str = "condition") -> T:
+    """Polls `check` until it returns something truthy; fails the test after `timeout`.
+
+    The timeout is only a safety net (it ends a test that would hang): it returns as soon as
+    the condition holds, so it is generous, for a machine busy with parallel test workers.
+    """
     deadline = time.monotonic() + timeout
     while True:
         value = check()
@@ -92,7 +96,7 @@ class DaemonProcess:
         """Everything it printed so far."""
         return self.out_path.read_text(errors="replace")
 
-    def wait_log(self, text: str, timeout: float = 10.0, count: int = 1) -> str:
+    def wait_log(self, text: str, timeout: float = 30.0, count: int = 1) -> str:
         """Waits until `text` appears `count` times in its log; returns the log."""
 
         def seen() -> str:
@@ -103,7 +107,7 @@ class DaemonProcess:
 
         return wait_for(seen, timeout, f"{text!r} in the daemon's log")
 
-    def wait_started(self, timeout: float = 15.0) -> None:
+    def wait_started(self, timeout: float = 60.0) -> None:
         """Waits until scheduling has started."""
         self.wait_log("spotify-runner started", timeout)
 
@@ -111,7 +115,7 @@ class DaemonProcess:
         """Sends a signal."""
         self.proc.send_signal(sig)
 
-    def wait(self, timeout: float = 15.0) -> int:
+    def wait(self, timeout: float = 60.0) -> int:
         """Waits for it to exit; returns its exit code."""
         return self.proc.wait(timeout)
 
@@ -252,7 +256,7 @@ class World:
         self,
         job: str,
         check: Callable[[list[RunRecord]], bool],
-        timeout: float = 10.0,
+        timeout: float = 30.0,
         what: str = "runs",
         account: str = "default",
     ) -> list[RunRecord]:

@@ -324,7 +324,7 @@ def test_no_secret_in_any_output_at_any_verbosity(tmp_path: Path) -> None:
                 world.wait_runs(
                     "tick",
                     lambda rs: sum(r.trigger == "schedule" for r in rs) >= 3,
-                    timeout=15,
+                    timeout=60,
                     what="scheduled runs",
                 )
                 daemon.send(signal.SIGTERM)

@@ -41,7 +41,7 @@ def soon(seconds: float) -> str:
 
 # A daemon process on a loaded machine may take seconds to start scheduling: a one-off due
 # sooner would be in the past by then, and (rightly) never run.
-START = 4
+START = 8
 
 
 def test_jobs_run_on_every_schedules_and_keep_their_state(world: World) -> None:
@@ -84,7 +84,7 @@ def test_retry_after_1_is_waited_out_and_the_run_succeeds(world: World) -> None:
     world.fake.inject(Fault(method="GET", path="/me/playlists$", status=429, retry_after=1))
     world.write_config({"limited": {"job": "limited", "schedule": {"at": soon(START)}}})
     daemon = world.daemon()
-    runs = world.wait_runs("limited", lambda rs: len(rs) >= 1, timeout=20, what="the run")
+    runs = world.wait_runs("limited", lambda rs: len(rs) >= 1, timeout=60, what="the run")
     assert [(r.status, r.attempt, r.summary) for r in runs] == [(RunStatus.OK, 1, "0 playlists")]
     sent = [r for r in world.fake.requests if r.path == "/v1/me/playlists"]
     assert [r.status for r in sent] == [429, 200]
@@ -105,7 +105,7 @@ def test_retry_after_3600_ends_the_run_and_schedules_a_retry(world: World) -> No
         }
     )
     daemon = world.daemon()
-    runs = world.wait_runs("limited", lambda rs: len(rs) >= 1, timeout=20, what="the run")
+    runs = world.wait_runs("limited", lambda rs: len(rs) >= 1, timeout=60, what="the run")
     assert len(runs) == 1
     run = runs[0]
     assert run.status is RunStatus.RATE_LIMITED
@@ -130,7 +130,7 @@ def test_retry_after_3600_ends_the_run_and_schedules_a_retry(world: World) -> No
     assert world.fake.count("GET", "^/v1/me/?$") == me_calls
     # Still responsive: a stop is immediate.
     daemon.send(signal.SIGTERM)
-    assert daemon.wait(timeout=10) == 0
+    assert daemon.wait(timeout=30) == 0
     # One request: the 429 was not slept on, and nothing retried it within the run.
     assert world.fake.count("GET", "^/v1/me/playlists$") == 1
 
@@ -167,7 +167,7 @@ def test_a_second_sigterm_exits_at_once_and_the_run_is_marked_interrupted(world:
     daemon.send(signal.SIGTERM)
     daemon.wait_log("stopping: no new runs")
     daemon.send(signal.SIGTERM)
-    assert daemon.wait(timeout=5) != 0
+    assert daemon.wait(timeout=30) != 0  # the run would sleep 60 s
     assert "second signal: exiting at once" in daemon.stderr()
     # The next start notices the run that was cut short.
     world.write_config({"slow": every("1h", job="slow")})
@@ -194,11 +194,10 @@ def test_a_run_outliving_shutdown_timeout_is_recorded_interrupted_and_the_exit_i
         lambda: [r for r in world.runs("slow") if r.status is RunStatus.RUNNING],
         what="a run in progress",
     )
-    sent = time.monotonic()
     daemon.send(signal.SIGTERM)
-    assert daemon.wait(timeout=20) == 0
-    # 1s of grace, then out: far from the 60s the job would take (the margin is for a busy machine).
-    assert time.monotonic() - sent < 15
+    # Out after its 1s of grace, not after the 60 s the job would take: the bound only stops a
+    # daemon that waits for the job; the log line and the interrupted run below are the proof.
+    assert daemon.wait(timeout=45) == 0
     cut = next(r for r in world.runs("slow") if r.id == running[0].id)
     assert (cut.status, cut.error) == (RunStatus.FAILED, "interrupted (daemon stopped)")
     assert cut.ended_at is not None
@@ -270,7 +269,7 @@ def test_a_second_daemon_on_the_same_state_dir_is_refused(world: World) -> None:
     world.write_config({"tick": every("1h")})
     first = world.daemon()
     first.wait_started()
-    second = world.cli("run", timeout=15)
+    second = world.cli("run", timeout=60)
     assert second.returncode == 2
     assert f"(PID {first.pid})" in second.stderr
     assert "Traceback" not in second.stderr
@@ -299,7 +298,7 @@ def test_sd_notify_messages_arrive(world: World, notify_socket: tuple[socket.soc
     daemon = world.daemon(env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "2000000"})
     messages: list[str] = []
 
-    def until(field: str, timeout: float = 10.0) -> str:
+    def until(field: str, timeout: float = 30.0) -> str:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
@@ -380,7 +379,7 @@ def test_a_run_over_its_timeout_is_recorded_and_its_thread_stops_calling(world: 
         }
     )
     daemon = world.daemon()
-    runs = world.wait_runs("slow", lambda rs: len(rs) >= 1, timeout=20, what="the timed-out run")
+    runs = world.wait_runs("slow", lambda rs: len(rs) >= 1, timeout=60, what="the timed-out run")
     assert [(r.status, r.error) for r in runs] == [(RunStatus.TIMED_OUT, "timed out after 1s")]
     assert runs[0].ended_at is not None
     assert (runs[0].ended_at - runs[0].started_at).total_seconds() < 2.5
@@ -457,11 +456,13 @@ def test_jobs_shows_the_running_daemon(world: World) -> None:
 def test_a_transient_failure_is_retried_later_as_the_same_scheduled_run(world: World) -> None:
     """In-process, so the back-off can be shortened: 503s outlast the run's own retries."""
     world.fake.inject(Fault(method="GET", path="/me/playlists$", status=503, times=3))
-    world.write_config({"limited": {"job": "limited", "schedule": {"at": soon(1)}, "retries": 2}})
+    world.write_config(
+        {"limited": {"job": "limited", "schedule": {"at": soon(START)}, "retries": 2}}
+    )
     daemon = Daemon(str(world.config_path), retry_base=0.4)
 
     def stop_once_retried() -> None:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not any(
             r.attempt == 2 and r.ended_at for r in world.runs("limited")
         ):

@@ -56,7 +56,7 @@ def test_the_background_refresher_keeps_a_rotated_token_the_disk_refuses(
             account = TokenStore(world.state_dir).path.parent
             breaking = lambda: read_only(account)  # noqa: E731
         with breaking():
-            log = daemon.wait_log("could not be saved", timeout=20)
+            log = daemon.wait_log("could not be saved", timeout=60)
             assert "ERROR" in log
             assert "kept in memory only" in log
             expected = "the disk is full" if disk is not None else "read-only"
@@ -123,7 +123,7 @@ def test_a_state_database_deleted_under_the_daemon_is_noticed_and_recreated(
     before = world.wait_runs("tick", lambda rs: len(rs) >= 2, what="runs before the deletion")
     db = world.state_dir / "state.sqlite3"
     db.unlink()
-    log = daemon.wait_log("was deleted while in use", timeout=20)
+    log = daemon.wait_log("was deleted while in use", timeout=60)
     assert "ERROR" in log
     assert str(db) in log
     # Nothing recorded before is lost, and what comes after lands in the new file.
@@ -198,7 +198,7 @@ def test_a_full_disk_under_the_daemon_is_said_in_one_line_and_it_carries_on(worl
         daemon.wait_started()
         world.wait_runs("tick", lambda rs: len(rs) >= 1)
         disk.fill()
-        log = daemon.wait_log("the disk is full", timeout=20)
+        log = daemon.wait_log("the disk is full", timeout=60)
         disk.free()
         # Runs are recorded again once there is room.
         count = len(world.runs("tick"))

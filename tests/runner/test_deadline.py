@@ -121,7 +121,7 @@ def test_a_dripping_feed_is_cut_at_the_deadline(harness: JobHarness, drip: Dripp
     outcome = harness.run("dripfeed", {"url": drip.url}, timeout=timedelta(seconds=1))
     assert outcome.status is RunStatus.TIMED_OUT
     # The run ends at its deadline plus at most the cut's grace, not when the drip ends (2000 s).
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < 120  # a bound for a busy machine, far below 2000 s
     # No thread and no socket outlives the run: the old code kept both (threads 5 -> 13).
     wait_until(lambda: not job_threads(), "the timed-out job's thread never ended")
     wait_until(lambda: drip.open == 0, "the server still drips into a connection")

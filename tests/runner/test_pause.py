@@ -73,12 +73,12 @@ def test_a_paused_job_does_not_run_until_resumed_and_the_pause_survives_restart_
     assert world.cli("pause", "tick").returncode == 0
     daemon = world.daemon()
     daemon.wait_started()
-    world.wait_runs("tock", lambda rs: ok_runs(rs) >= 3, timeout=20, what="3 ok runs")
+    world.wait_runs("tock", lambda rs: ok_runs(rs) >= 3, timeout=60, what="3 ok runs")
     assert world.runs("tick") == []
     daemon.send(signal.SIGHUP)
     daemon.wait_log("reloaded")
     seen = ok_runs(world.runs("tock"))
-    world.wait_runs("tock", lambda rs: ok_runs(rs) >= seen + 2, timeout=20, what="2 more runs")
+    world.wait_runs("tock", lambda rs: ok_runs(rs) >= seen + 2, timeout=60, what="2 more runs")
     assert world.runs("tick") == []  # still paused after the reload
     daemon.send(signal.SIGTERM)
     assert daemon.wait() == 0
@@ -86,12 +86,12 @@ def test_a_paused_job_does_not_run_until_resumed_and_the_pause_survives_restart_
     restarted = world.daemon()
     restarted.wait_started()
     seen = ok_runs(world.runs("tock"))
-    world.wait_runs("tock", lambda rs: ok_runs(rs) >= seen + 2, timeout=20, what="2 more runs")
+    world.wait_runs("tock", lambda rs: ok_runs(rs) >= seen + 2, timeout=60, what="2 more runs")
     assert world.runs("tick") == []  # still paused after the restart
     assert "tick: paused, not running" in restarted.stderr()
 
     assert world.cli("resume", "tick").returncode == 0  # beside the running daemon
-    runs = world.wait_runs("tick", lambda rs: ok_runs(rs) >= 2, timeout=20, what="2 ok runs")
+    runs = world.wait_runs("tick", lambda rs: ok_runs(rs) >= 2, timeout=60, what="2 ok runs")
     assert {r.trigger for r in runs} <= {"schedule", "catch_up"}
     restarted.send(signal.SIGTERM)
     assert restarted.wait() == 0
@@ -110,7 +110,7 @@ def test_run_now_records_a_manual_run_and_is_refused_while_it_runs(world: World)
     def drive() -> None:
         try:
             wait_for(lambda: getattr(daemon, "scheduler", None) is not None, 20, "the scheduler")
-            wait_for(lambda: daemon.scheduler.running, 20, "the scheduler to start")
+            wait_for(lambda: daemon.scheduler.running, 60, "the scheduler to start")
             daemon.run_now("nap")
             try:
                 daemon.run_now("nap")
