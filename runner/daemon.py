@@ -327,8 +327,24 @@ class Daemon:
             def health() -> Health:
                 return Health(self.liveness.alive(), self.liveness.detail())
 
-            return create_app(Services(registry=registry, health=health))
+            from runner.web.pages import add_pages, daemon_services
 
+            app = create_app(Services(registry=registry, health=health))
+            assert self.web is not None
+            hosts = [self.web.address, *http.hosts]
+            add_pages(app, daemon_services(self, hosts, password=password))
+            return app
+
+        password = None
+        if http.password_file is not None:
+            try:
+                password = http.password_file.read_text().strip() or None
+            except OSError as exc:
+                raise ConfigError(
+                    [f"http.password_file {http.password_file}: cannot be read: {exc.strerror}"]
+                ) from None
+            if password is None:
+                raise ConfigError([f"http.password_file {http.password_file} is empty"])
         self.web = WebServer(make_app, host, port)
         self.web.start()
 

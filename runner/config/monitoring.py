@@ -145,12 +145,15 @@ class HttpConfig(BaseModel):
     Attributes:
         listen: `host:port`; None means the host and port of `spotify.redirect_uri`.
         password_file: required to listen on anything but loopback (the page has actions).
+        hosts: more `Host` header values the status page answers to (`box.lan:8888`), beside
+            the listen address; any other host gets 421 (DNS rebinding).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     listen: Annotated[str, BeforeValidator(_listen)] | None = None
     password_file: Path | None = None
+    hosts: tuple[str, ...] = ()
 
     @model_validator(mode="after")
     def _protected_off_loopback(self) -> HttpConfig:

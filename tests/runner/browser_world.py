@@ -1,7 +1,8 @@
 """Headless Chromium (Debian's package) through Playwright, and a daemon with its status page.
 
-The daemon runs in this process (its `serve()` needs the main thread, for signals); the browser
-is driven from a helper thread; the page is served over real HTTP on the config's redirect port.
+The daemon runs in this process (its `serve()` needs the main thread, for signals) and serves
+its pages itself (waitress, on the config's redirect port); the browser is driven from a helper
+thread.
 Nothing downloads a browser: Playwright is pointed at /usr/bin/chromium. Where that Chromium or
 Playwright is missing the tests are skipped saying so, except under CI (`CI` set), where they
 fail: `make test` installs the chromium package when it can (as root).
@@ -56,24 +57,12 @@ def need_browser() -> None:
 
 
 def serve_pages(daemon: Daemon, host: str, port: int) -> Callable[[], None]:
-    """Serves the daemon's status page on host:port from a thread; returns the stopper."""
-    from flask import Flask
-    from werkzeug.serving import make_server
-
-    from runner.web.pages import add_pages, daemon_services
-
-    wait_for(lambda: getattr(daemon, "scheduler", None) is not None, 30, "the daemon to start")
-    app = Flask("runner.web")
-    add_pages(app, daemon_services(daemon, [f"{host}:{port}"]))
-    server = make_server(host, port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-
-    def stop() -> None:
-        server.shutdown()
-        thread.join(10)
-
-    return stop
+    """Waits until the daemon's own HTTP server (waitress) serves its pages on host:port."""
+    wait_for(lambda: getattr(daemon, "web", None) is not None, 30, "the daemon's HTTP server")
+    assert daemon.web is not None
+    assert daemon.web.address == f"{host}:{port}"
+    wait_for(daemon.web.ready.is_set, 30, "the daemon's HTTP server to serve")
+    return lambda: None
 
 
 def with_browser(world: World, drive: Callable[[Any, str], None]) -> None:

@@ -21,6 +21,11 @@ pytestmark = pytest.mark.slow
 TIMEOUT = 30_000  # ms; the machine may be loaded
 
 
+def on_redirect_port(world: World) -> dict[str, str]:
+    """The daemon listens where Spotify sends the browser back (the default without `listen`)."""
+    return {"listen": f"127.0.0.1:{world.redirect_port}"}
+
+
 def ok(world: World, job: str) -> list[Any]:
     return [r for r in world.runs(job) if r.status is RunStatus.OK]
 
@@ -30,7 +35,8 @@ def test_overview_run_now_pause_and_resume(world: World) -> None:
         {
             "tick": every(2),
             "nap": {"job": "slow", "schedule": {"every": "1h"}, "options": {"seconds": 2}},
-        }
+        },
+        http=on_redirect_port(world),
     )
 
     def drive(browser: Any, base: str) -> None:
@@ -78,7 +84,7 @@ def test_overview_run_now_pause_and_resume(world: World) -> None:
 
 
 def test_reauthorize_a_revoked_account_through_the_consent_page(world: World) -> None:
-    world.write_config({"tick": every(2)})
+    world.write_config({"tick": every(2)}, http=on_redirect_port(world))
     assert world.refresh_token is not None
     world.fake.revoke(world.refresh_token)
     world.fake.consent_page = True
