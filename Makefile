@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint bench clean chromium
+.PHONY: demo demo-ha test lint bench clean chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,10 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/spotify-runner demo
+
+# Two daemons on the local PostgreSQL; the active one is killed and the other takes over.
+demo-ha: $(STAMP)
+	$(BIN)/python -m runner.demo_ha
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

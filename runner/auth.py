@@ -198,6 +198,18 @@ class _CatchHandler(BaseHTTPRequestHandler):
         self.close_connection = True
 
 
+def _port_taken(redirect_uri: str) -> bool:
+    """True when something already listens on the redirect URI's (fixed) loopback port."""
+    parts = urlsplit(redirect_uri)
+    if not parts.port:
+        return False
+    host = parts.hostname or "127.0.0.1"
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1.0)
+        return probe.connect_ex((host, parts.port)) == 0
+
+
 def _bind_catcher(redirect_uri: str, state: str) -> tuple[_Catcher, str]:
     """Binds the catcher; returns it and the redirect URI to send (with the port if chosen)."""
     parts = urlsplit(redirect_uri)
@@ -317,6 +329,13 @@ def authorize(
                 f"{redirect_uri} is not a loopback address, so the redirect cannot be caught "
                 "here.\n"
             )
+        if open_browser and loopback and _port_taken(redirect_uri):
+            # The daemon serves /metrics on the redirect URI's port while it runs.
+            stdout.write(
+                f"{parts.hostname}:{parts.port} is taken (by the running spotify-runner daemon, "
+                "most likely), so the redirect cannot be caught here: authorize by pasting.\n"
+            )
+            open_browser = False
         if open_browser and loopback:
             catcher, redirect_uri = _bind_catcher(redirect_uri, state)
             url = authorize_url(config, redirect_uri, scopes, state, challenge)

@@ -59,6 +59,9 @@ class Session:
             self._config = load_config(self.config_path)
             for secret in self._config.secrets():
                 self.redactor.add(secret)
+            from runner.notify.urls import register_url_secrets
+
+            register_url_secrets(self.redactor, self._config)
         return self._config
 
     def jobs(self, only: list[str] | None = None) -> dict[str, LoadedJob]:
@@ -395,6 +398,42 @@ def resume_job(session: Session, name: str) -> None:
     _set_paused(session, name, paused=False)
 
 
+@cli.group("state")
+def state_group() -> None:
+    """The state store: history, job state, tokens."""
+
+
+@state_group.command("migrate")
+@click.option(
+    "--to",
+    "url",
+    required=True,
+    metavar="URL",
+    help="postgresql://USER@HOST/DATABASE: an empty database (password: in the URL, "
+    "$PGPASSWORD, or state.password when it is the configured state.url).",
+)
+@pass_session
+def state_migrate(session: Session, url: str) -> None:
+    """Copies the SQLite state (history, job state, tokens) into an empty PostgreSQL, once."""
+    from runner.state import StateError
+    from runner.state.postgres import safe_url
+
+    config = session.config()
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise StateError(f"--to: expected postgresql://USER@HOST/DATABASE, got {safe_url(url)}")
+    password = config.state.password if url == config.state.url else None
+    try:
+        from runner.state.migrate import migrate
+    except ImportError:
+        raise StateError(
+            "state migrate needs psycopg: pip install 'spotify-runner[postgresql]'"
+        ) from None
+    done = migrate(config, url, None if password is None else password.get_secret_value())
+    _echo(f"copied {done.describe()} from {config.state_dir} into {safe_url(url)}")
+    if url != config.state.url:
+        _echo(f"now set state.url to this database in {config.source} and restart the daemon")
+
+
 @cli.command("jobs")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_session
@@ -407,6 +446,25 @@ def list_jobs(session: Session, as_json: bool) -> None:
         _echo(json.dumps(status, indent=2, default=str))
     else:
         _echo(format_status(status))
+
+
+@cli.command()
+@click.option("--test", "send_test", is_flag=True, help="Send one test message to every URL.")
+@pass_session
+def notify(session: Session, send_test: bool) -> None:
+    """Checks the notification URLs: --test sends one message to each and shows the result."""
+    if not send_test:
+        raise UsageError("nothing to do: use 'spotify-runner notify --test'")
+    config = session.config()
+    urls = config.notify.url_values()
+    if not urls:
+        raise UsageError(f"{config.source}: notify.urls is empty: add an apprise URL first")
+    from runner.notify.sender import send_test as deliver_test
+
+    results = deliver_test(urls, timeout=config.notify.timeout.total_seconds())
+    for name, ok in results:
+        click.echo(f"{name}: {'delivered' if ok else 'NOT delivered'}")
+    sys.exit(EXIT_OK if all(ok for _, ok in results) else EXIT_JOB_FAILED)
 
 
 @cli.command()

@@ -24,16 +24,20 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.date import DateTrigger
 
-from runner.accounts import token_manager, token_managers
+from runner.accounts import token_manager
 from runner.config import DEFAULT_ACCOUNT, Config, load_config
 from runner.errors import ConfigError, RunnerError, UsageError
 from runner.execution import RETRYABLE, Executor, utcnow
 from runner.files import describe_os_error
 from runner.holds import current_hold
 from runner.lazy import load_deferred
+from runner.liveness import HEARTBEAT, Liveness
 from runner.loader import LoadedJob, load_jobs
 from runner.lock import DaemonLock
-from runner.logs import RedactingFilter
+from runner.logs import RedactingFilter, redact
+from runner.metrics import Live, Metrics
+from runner.notify.service import NotifyService
+from runner.notify.urls import register_url_secrets
 from runner.pause import is_paused
 from runner.schedule import (
     MISFIRE_GRACE_TIME,
@@ -45,9 +49,17 @@ from runner.schedule import (
     slot_of,
 )
 from runner.sdnotify import Notifier
-from runner.state import INTERRUPTED, RunStatus, StateStore, open_leadership, open_store
+from runner.state import (
+    INTERRUPTED,
+    RunRecord,
+    RunStatus,
+    StateStore,
+    open_leadership,
+    open_store,
+)
 from runner.state.contract import LEAD_POLL_SECONDS
 from runner.tokens import TokenManager
+from runner.web.server import WebServer
 
 if TYPE_CHECKING:
     from runner.reauth import PendingAuthorizations
@@ -66,6 +78,8 @@ MAKE_UP_SUFFIX = "@make-up"
 # How far back in a job's history a new active daemon looks for interrupted runs to make up.
 MAKE_UP_LOOKBACK = 20
 MANUAL_SUFFIX = "@manual"
+# Not a job: job names cannot start with "@".
+HEARTBEAT_ID = "@heartbeat"
 
 
 class Daemon:
@@ -115,6 +129,10 @@ class Daemon:
         self.tokens: dict[str, TokenManager] = {}
         self.executors: dict[str, Executor] = {}
         self.scheduler: BackgroundScheduler
+        self.notify: NotifyService
+        self.metrics: Metrics
+        self.liveness = Liveness()
+        self.web: WebServer | None = None
         self.started_at = now()
         self._pending: PendingAuthorizations | None = None
 
@@ -164,6 +182,7 @@ class Daemon:
         if self.redactor is not None:
             for secret in config.secrets():
                 self.redactor.add(secret)
+            register_url_secrets(self.redactor, config)
         return config, jobs
 
     def serve(self) -> int:
@@ -196,11 +215,28 @@ class Daemon:
                 hold.reason,
                 f"{until:%Y-%m-%d %H:%M:%S %Z}",
             )
-        self.tokens = token_managers(self.config, spend_when_unwritable=_SPEND_WHEN_UNWRITABLE)
+        live = Live(
+            next_runs=self._next_runs,
+            authorization_ends=lambda: {
+                name: tokens.status().expires_at for name, tokens in self.tokens.items()
+            },
+            rate_limited_until=self._held_until,
+        )
+        self.metrics = Metrics(live, api_url=self.config.spotify.api_url)
+        self.metrics.seed(self.state)
+        try:
+            self._start_web()
+        except BaseException:
+            self.state.close()
+            raise
+        self.tokens = {
+            name: self._token_manager(self.config, name) for name in self.config.accounts
+        }
         for tokens in self.tokens.values():
             self._announce_auth(tokens)
             tokens.start()
         self._make_executors()
+        self.notify = NotifyService(self.config, self.state, now=self.now, scrub=self._scrub)
         self.scheduler = BackgroundScheduler(
             timezone=self.config.tzinfo(),
             executors={"default": ThreadPoolExecutor(max(4, len(self.jobs) + 2))},
@@ -211,6 +247,14 @@ class Daemon:
             },
         )
         self.scheduler.add_listener(self._on_not_run, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
+        # Through the jobs' own pool: a scheduler that stops ticking stops the heartbeat.
+        self.scheduler.add_job(
+            self.liveness.beat,
+            "interval",
+            seconds=HEARTBEAT,
+            id=HEARTBEAT_ID,
+            misfire_grace_time=None,
+        )
         if self.leadership is None:
             for job in self.jobs.values():
                 self._schedule(job, catch_up=True)
@@ -225,12 +269,18 @@ class Daemon:
         )
         self.notifier.ready(self._status_text())
         load_deferred()  # what `run` deferred to keep the way to READY=1 short
+        if self.web is not None:
+            self.web.serve()
         try:
             return self._main_loop()
         finally:
             self._restore_signals()
             for tokens in self.tokens.values():
                 tokens.stop()
+            # Bounded by the delivery timeout: a hanging receiver never holds up a stop.
+            self.notify.close()
+            if self.web is not None:
+                self.web.stop()
             if self.leadership is not None:
                 self.leadership.close()
             if not self.abandoned:
@@ -238,13 +288,59 @@ class Daemon:
                 # `run` command exits at once instead (os._exit), which releases it.
                 self.state.close()
 
+    def _token_manager(self, config: Config, account: str) -> TokenManager:
+        # Its token-endpoint answers are counted (spotify_runner_token_refreshes_total).
+        return token_manager(
+            config,
+            account,
+            spend_when_unwritable=_SPEND_WHEN_UNWRITABLE,
+            session_factory=self.metrics.token_sessions(account),
+        )
+
     def _make_executors(self) -> None:
         # A `run-job` refused because this daemon runs the job names it by `holder`.
         holder = f"the daemon (PID {os.getpid()})"
         self.executors = {
-            name: Executor(self.config, tokens, self.state, now=self.now, holder=holder)
+            name: Executor(
+                self.config,
+                tokens,
+                self.state,
+                now=self.now,
+                holder=holder,
+                redactor=self.redactor,
+                on_request=self.metrics.request,
+            )
             for name, tokens in self.tokens.items()
         }
+
+    def _start_web(self) -> None:
+        """Binds `http.listen` before anything is scheduled: a port in use is exit 2."""
+        http = self.config.http
+        if http is None:
+            return
+        host, port = http.address(self.config.spotify.redirect_uri)
+        registry = self.metrics.registry
+
+        def make_app() -> Any:
+            from runner.web.app import Health, Services, create_app
+
+            def health() -> Health:
+                return Health(self.liveness.alive(), self.liveness.detail())
+
+            return create_app(Services(registry=registry, health=health))
+
+        self.web = WebServer(make_app, host, port)
+        self.web.start()
+
+    def _held_until(self) -> datetime | None:
+        hold = current_hold(self.state, self.now())
+        return hold.until if hold is not None else None
+
+    def _next_runs(self) -> dict[str, datetime | None]:
+        return {name: self._next_run(name) for name in self.jobs}
+
+    def _scrub(self, text: str) -> str:
+        return self.redactor.scrub(text) if self.redactor is not None else redact(text)
 
     def _announce_auth(self, tokens: TokenManager) -> None:
         status = tokens.status()
@@ -455,14 +551,7 @@ class Daemon:
             reason = (
                 f"Spotify rate-limited this app until {until:%Y-%m-%d %H:%M:%S %Z} ({hold.reason})"
             )
-            self.state.record_skipped(
-                name,
-                scheduled_at=scheduled_at or self._slot_for(name, trigger),
-                at=self.now(),
-                reason=reason,
-                account=job.config.account,
-            )
-            log.warning("%s: skipped, %s", name, reason)
+            self._skipped(job, scheduled_at or self._slot_for(name, trigger), reason)
             return
         busy = self._busy.setdefault(name, threading.Lock())
         catching_up = trigger == "catch_up" and self.leadership is not None
@@ -494,14 +583,11 @@ class Daemon:
     ) -> None:
         name = job.name
         if not acquired:
-            self.state.record_skipped(
-                name,
-                scheduled_at=scheduled_at or self._slot_for(name, trigger),
-                at=self.now(),
-                reason="the previous run is still going",
-                account=job.config.account,
+            self._skipped(
+                job,
+                scheduled_at or self._slot_for(name, trigger),
+                "the previous run is still going",
             )
-            log.warning("%s: skipped, the previous run is still going", name)
             return
         with self._inflight_cv:
             self._inflight += 1
@@ -512,13 +598,17 @@ class Daemon:
             scheduled = scheduled_at or self._slot_for(name, trigger)
             if not self._claimed(job, scheduled, trigger, attempt, make_up):
                 return
+            self.notify.run_started(name)
             outcome = self.executors[job.config.account].run(
                 job, scheduled_at=scheduled, attempt=attempt, trigger=trigger
             )
             if outcome.status is RunStatus.SKIPPED:
                 log.warning("%s: skipped, %s", name, outcome.summary)
-            if outcome.status in RETRYABLE and attempt <= job.config.retries:
+            retry = outcome.status in RETRYABLE and attempt <= job.config.retries
+            if retry:
                 self._schedule_retry(job, attempt, outcome.retry_after, scheduled)
+            if outcome.record is not None:
+                self._finished(outcome.record, final=not retry, log_tail=outcome.log_tail)
         except RunnerError as exc:
             # Expected trouble (the state database refused, a job's state is corrupt): one line.
             log.error("%s: %s", name, exc)
@@ -534,6 +624,34 @@ class Daemon:
                 self._inflight -= 1
                 self._inflight_cv.notify_all()
             self.notifier.status(self._status_text())
+
+    def _skipped(self, job: LoadedJob, scheduled_at: datetime | None, reason: str) -> RunRecord:
+        """Records a run that did not happen, with the reason, and tells whoever watches runs."""
+        record = self.state.record_skipped(
+            job.name,
+            scheduled_at=scheduled_at,
+            at=self.now(),
+            reason=reason,
+            account=job.config.account,
+        )
+        log.warning("%s: skipped, %s", job.name, reason)
+        self._finished(record, final=True)
+        return record
+
+    def _finished(self, record: RunRecord, *, final: bool, log_tail: str = "") -> None:
+        """Every recorded run ends here: metrics, notifications and pings read its record."""
+        self.metrics.run_finished(record)
+        self.notify.run_finished(
+            record, final=final, next_run=self._next_run(record.job), log_tail=log_tail
+        )
+
+    def _next_run(self, name: str) -> datetime | None:
+        times = [
+            job.next_run_time
+            for job in self.scheduler.get_jobs()
+            if job.next_run_time is not None and str(job.id).split("@", 1)[0] == name
+        ]
+        return min(times) if times else None
 
     def run_requested(self, name: str) -> bool:
         """True while `name` runs, or a manual run of it was asked for and has not started yet.
@@ -611,22 +729,19 @@ class Daemon:
         if not isinstance(event, JobSubmissionEvent) and not hasattr(event, "scheduled_run_time"):
             return
         name = str(event.job_id).split("@", 1)[0]
+        if name not in self.jobs:
+            return  # the heartbeat: a missed beat is what liveness measures, not a run
         times = getattr(event, "scheduled_run_times", None) or [event.scheduled_run_time]
         reason = (
             "the previous run is still going"
             if event.code == EVENT_JOB_MAX_INSTANCES
             else "missed: the daemon was too late to start it"
         )
-        log.warning("%s: skipped, %s", name, reason)
         # APScheduler's run time includes jitter; the record names the slot on the schedule.
         exact = self._exact.get(name)
         slot = slot_of(exact, times[-1]) if exact is not None else times[-1]
-        job = self.jobs.get(name)
-        account = job.config.account if job is not None else DEFAULT_ACCOUNT
         try:
-            self.state.record_skipped(
-                name, scheduled_at=slot, at=self.now(), reason=reason, account=account
-            )
+            self._skipped(self.jobs[name], slot, reason)
         except RunnerError as exc:
             log.error("%s: %s", name, exc)
         except Exception:
@@ -639,7 +754,7 @@ class Daemon:
         upcoming = [
             (job.next_run_time, job.id)
             for job in self.scheduler.get_jobs()
-            if job.next_run_time is not None
+            if job.next_run_time is not None and job.id != HEARTBEAT_ID
         ]
         if not upcoming:
             return "no runs scheduled"
@@ -685,7 +800,13 @@ class Daemon:
             signal.signal(sig, old)
         self._old_handlers.clear()
 
+    def _check_authorizations(self) -> None:
+        """The 14/3/1-day warnings before each account's authorization ends."""
+        for name, tokens in self.tokens.items():
+            self.notify.authorization_ends(name, tokens.status().expires_at)
+
     def _main_loop(self) -> int:
+        self._check_authorizations()
         interval = self.notifier.watchdog_interval()
         tick = min(interval, 30.0) if interval else 30.0
         if self.leadership is not None:
@@ -695,8 +816,10 @@ class Daemon:
                 signum = self._signals.get(timeout=tick)
             except queue.Empty:
                 signum = None
-            if interval:
+            if interval and self.liveness.alive():
+                # The signal /healthz reports: a stalled scheduler lets systemd restart us.
                 self.notifier.watchdog()
+            self._check_authorizations()
             if self.leadership is not None and signum is None:
                 self._lead_tick()
             # The scheduler sleeps on the monotonic clock, which stops during suspend: a nudge
@@ -739,7 +862,7 @@ class Daemon:
                 del self.tokens[name]
         for name in config.accounts:
             if name not in self.tokens:
-                tokens = token_manager(config, name, spend_when_unwritable=_SPEND_WHEN_UNWRITABLE)
+                tokens = self._token_manager(config, name)
                 self._announce_auth(tokens)
                 tokens.start()
                 self.tokens[name] = tokens
@@ -762,10 +885,13 @@ class Daemon:
             log.error("reload: state_dir cannot change while running; restart to move it")
             self.notifier.ready(self._status_text())
             return False
+        if config.http != self.config.http:
+            log.warning("reload: http changes take effect at the next restart")
         old = self.jobs
         self._replace_token_managers(config)
         self.config = config
         self._make_executors()
+        self.notify.reconfigure(config)
         self.jobs = jobs
         for name in set(old) - set(jobs):
             for suffix in ("", RETRY_SUFFIX, CATCH_UP_SUFFIX, MANUAL_SUFFIX, MAKE_UP_SUFFIX):

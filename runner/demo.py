@@ -102,6 +102,9 @@ def _demo_config(
     spotify["accounts_url"] = fake.accounts_url
     spotify["api_url"] = fake.api_url
     spotify["redirect_uri"] = f"http://127.0.0.1:{port}/callback"
+    # The daemon's /metrics and /healthz get a port of their own: bob re-authorizes while it
+    # runs, and `auth` must be able to catch the redirect on the redirect URI's port.
+    data["http"] = {"listen": f"127.0.0.1:{_free_port()}"}
     spotify.pop("refresh_token", None)
     data["state_dir"] = str(workdir / "state")
     data.pop("jobs_dir", None)

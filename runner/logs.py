@@ -67,6 +67,12 @@ class RedactingFilter(logging.Filter):
             with self._lock:
                 self._secrets.add(secret)
 
+    def scrub(self, text: str) -> str:
+        """`text` with every known secret and secret-shaped substring replaced."""
+        with self._lock:
+            secrets = tuple(self._secrets)
+        return redact(text, secrets)
+
     def filter(self, record: logging.LogRecord) -> bool:
         with self._lock:
             secrets = tuple(self._secrets)
@@ -145,7 +151,7 @@ class JournalPrefixFormatter(logging.Formatter):
 
 
 # Third-party loggers that are noisy below WARNING; shown only at -vv.
-_CHATTY = ("spotipy", "urllib3", "requests", "apscheduler")
+_CHATTY = ("spotipy", "urllib3", "requests", "apscheduler", "apprise", "waitress")
 
 
 def setup_logging(
@@ -186,4 +192,6 @@ def setup_logging(
     # spotipy logs every HTTP error at ERROR even when the job handles it (a 404 it expects).
     if verbosity < 2:
         logging.getLogger("spotipy").setLevel(logging.CRITICAL)
+        # apprise may quote a URL, secret and all; our own lines name it without one.
+        logging.getLogger("apprise").setLevel(logging.CRITICAL)
     return redactor

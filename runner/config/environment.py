@@ -133,6 +133,11 @@ class Preparer:
         jobs_dir = data.get("jobs_dir")
         if isinstance(jobs_dir, str) and jobs_dir.strip():
             data["jobs_dir"] = _expand(jobs_dir.strip(), self.base_dir, self.env)
+        http = data.get("http")
+        password_file = http.get("password_file") if isinstance(http, dict) else None
+        if isinstance(password_file, str) and password_file.strip():
+            assert isinstance(http, dict)
+            data["http"] = {**http, "password_file": self._find(password_file.strip(), "")}
         return data
 
     def secrets(

@@ -19,6 +19,7 @@ from runner.config.models import (
     ScheduleConfig,
     SpotifyConfig,
 )
+from runner.config.monitoring import HttpConfig, NotifyConfig
 
 # Values never quoted in a message, wherever they come from.
 _SECRET_KEYS = frozenset({"client_secret", "refresh_token"})
@@ -29,6 +30,10 @@ def _model_at(path: KeyPath) -> type[BaseModel] | None:
         return Config
     if path == ("spotify",):
         return SpotifyConfig
+    if path == ("notify",):
+        return NotifyConfig
+    if path == ("http",):
+        return HttpConfig
     if len(path) == 2 and path[0] == "accounts":
         return AccountConfig
     if len(path) == 2 and path[0] == "jobs":

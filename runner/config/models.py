@@ -42,6 +42,7 @@ from runner.config.fields import (
     to_int,
 )
 from runner.config.located import KeyPath, Position, dotted, nearest
+from runner.config.monitoring import HttpConfig, HttpSection, NotifyConfig, PingUrl
 from runner.durations import format_duration
 
 # The ranges of the values that parse but would make no sense (or overflow the scheduler).
@@ -193,6 +194,8 @@ class JobConfig(BaseModel):
         timeout: how long one run may take.
         enabled: false keeps the job configured but never scheduled.
         options: free-form here; validated later by the job module's `Options`.
+        notify: false keeps this job's failures and recoveries out of the notifications.
+        ping: a healthchecks-style URL pinged at each run's start and end.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -209,6 +212,8 @@ class JobConfig(BaseModel):
     ] = timedelta(minutes=10)
     enabled: Flag = True
     options: Annotated[dict[str, Any], BeforeValidator(empty_mapping)] = Field(default_factory=dict)
+    notify: Flag = True
+    ping: PingUrl | None = None
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         # The options are raw until the job's `Options` validates them (and masks its secrets
@@ -241,6 +246,8 @@ class Config(BaseModel):
         jobs_dir: an optional folder of drop-in job modules; absolute.
         shutdown_timeout: how long a stop waits for running jobs.
         jobs: by name.
+        notify: where failures and recoveries are sent.
+        http: the daemon's HTTP server (`/metrics`, `/healthz`); None when `http: false`.
         source: the config path as the user gave it, for messages.
     """
 
@@ -261,6 +268,8 @@ class Config(BaseModel):
         dict[Annotated[str, AfterValidator(check_name("job"))], JobConfig],
         BeforeValidator(empty_mapping),
     ] = Field(default_factory=dict)
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
+    http: HttpSection = Field(default_factory=HttpConfig)
     source: str = "config.yaml"
 
     _positions: dict[KeyPath, Position] = PrivateAttr(default_factory=dict)

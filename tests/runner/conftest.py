@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from daemon_world import World
+from receivers import Receiver
 
 from runner.testing import FakeSpotify
 
@@ -28,6 +29,16 @@ def world(fake: FakeSpotify, tmp_path: Path) -> Iterator[World]:
     finally:
         w.close()
     w.assert_no_secrets()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A recording HTTP receiver on 127.0.0.1."""
+    started = Receiver()
+    try:
+        yield started
+    finally:
+        started.close()
 
 
 _SESSION_STARTED = time.time()

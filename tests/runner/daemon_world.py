@@ -142,6 +142,8 @@ class World:
         self.outputs: list[tuple[str, str]] = []
         self.daemons: list[DaemonProcess] = []
         self.redirect_port = free_port()
+        # The daemon's HTTP server gets its own port, so `auth` can still catch its redirect.
+        self.http_port = free_port()
         self.refresh_token: str | None = None
 
     def write_config(
@@ -180,6 +182,7 @@ class World:
             "timezone": "UTC",
             "jobs_dir": str(JOBS_DIR),
             "shutdown_timeout": "15s",
+            "http": {"listen": f"127.0.0.1:{self.http_port}"},
             **top,
             "jobs": {name: dict(job) for name, job in jobs.items()},
         }

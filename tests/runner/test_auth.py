@@ -18,7 +18,7 @@ from pydantic import SecretStr
 
 from runner.auth import AuthResult, _exchange, authorize
 from runner.config import SpotifyConfig
-from runner.errors import AuthError, AuthorizationNeeded, RateLimited, TransientError, UsageError
+from runner.errors import AuthError, AuthorizationNeeded, RateLimited, TransientError
 from runner.spotify import make_client, spotify_error_message
 from runner.testing import FakeSpotify, Fault
 from runner.tokens import ClientRejected, TokenManager, TokenStore
@@ -230,20 +230,26 @@ def test_denied_consent(fake: FakeSpotify, tmp_path: Path, browser: None) -> Non
     assert store.load() is None
 
 
-def test_port_in_use(fake: FakeSpotify, tmp_path: Path, browser: None) -> None:
+def test_port_in_use_falls_back_to_paste_with_one_line(
+    fake: FakeSpotify, tmp_path: Path, browser: None
+) -> None:
+    """The daemon holds the redirect port while it runs: never "address in use"."""
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
         cfg = config(fake, redirect_uri=f"http://127.0.0.1:{port}/callback")
-        with pytest.raises(UsageError) as info:
-            authorize(cfg, TokenStore(tmp_path), scopes=SCOPES, stdout=io.StringIO())
-    message = str(info.value)
-    assert f"port {port}" in message
-    assert "--port" in message
-    assert "--no-browser" in message
-    assert "\n" not in message
-    assert fake.requests == []
+        out = io.StringIO()
+        with pytest.raises(AuthError, match="nothing was pasted"):
+            authorize(cfg, TokenStore(tmp_path), scopes=SCOPES, stdout=out, stdin=io.StringIO("\n"))
+    lines = out.getvalue().splitlines()
+    assert lines[0] == (
+        f"127.0.0.1:{port} is taken (by the running spotify-runner daemon, most likely), so the "
+        "redirect cannot be caught here: authorize by pasting."
+    )
+    assert "Paste that whole address here" in out.getvalue()
+    assert "in use" not in out.getvalue()
+    assert not any(r.path == "/authorize" for r in fake.requests)  # no browser was opened
 
 
 def test_timeout(fake: FakeSpotify, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,6 +9,7 @@ import json
 import socket
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -16,9 +17,10 @@ from daemon_world import World, every
 
 from runner.config import load_config_text
 from runner.errors import ConfigError
-from runner.state import StateError, open_postgres, postgres_token_store
+from runner.state import StateError, open_postgres, open_state, postgres_token_store
 from runner.state.postgres import SCHEMA_VERSION, PostgresStateStore, safe_url
 
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 BASE = """\
 spotify:
   client_id: abc123
@@ -156,3 +158,44 @@ def test_jobs_shows_the_active_node_and_since_when(world: World, postgres_url: s
     finally:
         leadership.close()
     assert "active daemon: none" in world.cli("jobs").stdout
+
+
+def test_state_migrate_carries_a_real_sqlite_state_over(world: World, postgres_url: str) -> None:
+    # A real SQLite state: a token adopted from the config, runs, a catch-up anchor, job state.
+    world.write_config({"tick": every("1h", job="writer")})
+    for _ in range(2):
+        assert world.cli("run-job", "tick").returncode == 0
+    before = world.runs("tick")
+    sqlite_store = open_state(world.state_dir)
+    try:
+        sqlite_store.record_skipped("tick", scheduled_at=T0, at=T0, reason="an anchor")
+        anchor = sqlite_store.last_scheduled_at("tick")
+        job_state = sqlite_store.load_job_state("tick")
+    finally:
+        sqlite_store.close()
+
+    done = world.cli("state", "migrate", "--to", postgres_url)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("copied 3 run(s), 1 job state(s), ")
+    assert "tokens of 1 account(s) (default)" in done.stdout
+    again = world.cli("state", "migrate", "--to", postgres_url)
+    assert again.returncode == 2
+    assert "not empty" in again.stderr
+    assert "Traceback" not in again.stderr
+
+    # The daemon's config on PostgreSQL, without any refresh token: no re-authorization.
+    world.write_config(
+        {"tick": every("1h", job="writer")}, grant=False, state={"url": postgres_url}
+    )
+    assert world.cli("run-job", "tick").returncode == 0
+    store = PostgresStateStore(postgres_url, readonly=True)
+    try:
+        after = list(reversed(store.runs("tick")))
+        assert [r.id for r in after[: len(before)]] == [r.id for r in before]
+        assert after[-1].status == "ok"
+        assert after[-1].id > after[-2].id
+        assert store.last_scheduled_at("tick") == anchor
+        assert job_state == {"created": 2}
+        assert store.load_job_state("tick") == {"created": 3}  # the job went on from its state
+    finally:
+        store.close()
