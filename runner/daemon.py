@@ -669,6 +669,17 @@ class Daemon:
         ]
         return min(times) if times else None
 
+    def run_requested(self, name: str) -> bool:
+        """True while `name` runs, or a manual run of it was asked for and has not started yet.
+
+        The status page refreshes itself on this: right after **Run now** the run is only
+        scheduled, not yet recorded as running.
+        """
+        busy = self._busy.get(name)
+        if busy is not None and busy.locked():
+            return True
+        return self.scheduler.get_job(name + MANUAL_SUFFIX) is not None
+
     def run_now(self, name: str) -> None:
         """Starts a manual run of `name` at once (recorded with trigger `manual`).
 
@@ -683,9 +694,7 @@ class Daemon:
             raise UsageError(f"no job named '{name}' (configured: {known})")
         if self._stopping.is_set():
             raise UsageError(f"{name}: not started, the daemon is stopping")
-        busy = self._busy.get(name)
-        pending = self.scheduler.get_job(name + MANUAL_SUFFIX)
-        if (busy is not None and busy.locked()) or pending is not None:
+        if self.run_requested(name):
             raise UsageError(f"{name} is running right now; try again when this run has ended")
         self.scheduler.add_job(
             self._fire,

@@ -49,6 +49,8 @@ class PageServices:
         daemon: the daemon's own state: `running_since`, `rate_limit` (or None).
         guard: Host, password, Origin and CSRF checks.
         pending: the re-authorizations started from the page.
+        requested: True while a job runs or its requested manual run has not started yet
+            (a job's page refreshes itself meanwhile).
     """
 
     config: Callable[[], Config]
@@ -57,6 +59,7 @@ class PageServices:
     daemon: Callable[[], Mapping[str, Any]]
     guard: Guard
     pending: PendingAuthorizations
+    requested: Callable[[str], bool] = lambda name: False
 
 
 def _services() -> PageServices:
@@ -131,7 +134,8 @@ def _job_page(name: str, *, message: str | None = None, code: int = 200) -> tupl
         logs = {row["id"]: state.run_log(row["id"]) for row in runs[:10]}
     finally:
         state.close()
-    running = any(row["status"] == "running" for row in runs)
+    # Right after Run now the run may only be scheduled: refresh until it shows up and ends.
+    running = any(row["status"] == "running" for row in runs) or _services().requested(name)
     data["refresh"] = REFRESH_SECONDS if running else None
     return _render("job.html", code, job=job, runs=runs, logs=logs, message=message, **data)
 
@@ -248,4 +252,5 @@ def daemon_services(
         daemon=info,
         guard=Guard(hosts, password=password, accounts_url=daemon.config.spotify.accounts_url),
         pending=daemon.pending,
+        requested=daemon.run_requested,
     )

@@ -46,6 +46,7 @@ class Page:
                 daemon=lambda: {"running_since": "2026-12-01 22:00:00", "rate_limit": None},
                 guard=Guard([self.host], password=password, accounts_url=world.fake.accounts_url),
                 pending=self.pending,
+                requested=lambda name: name in self.manual,  # asked for, never started here
             ),
         )
         self.client: FlaskClient = app.test_client()
@@ -145,6 +146,10 @@ def test_run_now_asks_the_daemon_and_shows_its_refusal(page: Page) -> None:
     started = page.post("/jobs/tick/run", {"csrf_token": token})
     assert (started.status_code, started.headers["Location"]) == (303, "/jobs/tick")
     assert page.manual == ["tick"]
+    # Not recorded as running yet (the daemon only scheduled it): the page refreshes anyway,
+    # or it would never show the run (it has no JavaScript).
+    assert '<meta http-equiv="refresh"' in page.get("/jobs/tick").get_data(as_text=True)
+    assert '<meta http-equiv="refresh"' not in page.get("/jobs/tock").get_data(as_text=True)
     page.busy.add("tick")
     refused = page.post("/jobs/tick/run", {"csrf_token": token})
     assert refused.status_code == 409
