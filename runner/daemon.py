@@ -325,7 +325,12 @@ class Daemon:
             from runner.web.app import Health, Services, create_app
 
             def health() -> Health:
-                return Health(self.liveness.alive(), self.liveness.detail())
+                node = self.node_status()
+                return Health(
+                    self.liveness.alive(),
+                    {**node, **self.liveness.detail()},
+                    standby=node["role"] == "standby",
+                )
 
             from runner.web.pages import add_pages, daemon_services
 
@@ -424,6 +429,29 @@ class Daemon:
             )
 
     # -- leadership (state on PostgreSQL) ------------------------------------------------------
+
+    def node_status(self) -> dict[str, Any]:
+        """This node, its role, and which node is active since when (`/healthz`, status page).
+
+        The active node is what `jobs` shows (`runner.status.active_daemon`); with SQLite there
+        is no pair, so this daemon is the active one, since it started.
+        """
+        from runner.status import active_daemon
+
+        node = self.config.state.node
+        if self.leadership is None:
+            since = self.started_at.astimezone(self.config.tzinfo())
+            active: dict[str, Any] | None = {
+                "node": node,
+                "since": since.isoformat(timespec="seconds"),
+            }
+            return {"node": node, "role": "active", "active": active}
+        role = "active" if self.leadership.leading else "standby"
+        try:
+            active = active_daemon(self.config)
+        except RunnerError as exc:
+            return {"node": node, "role": role, "active": None, "state_error": str(exc)}
+        return {"node": node, "role": role, "active": active}
 
     def _lead_tick(self) -> None:
         """Takes the lead when free, notices losing it, and makes up interrupted runs."""

@@ -178,7 +178,7 @@ def collect_status(
         "state_dir": str(config.state_dir),
         **({"hint": hint} if hint else {}),
         "daemon": {"running": pid is not None, "pid": pid if pid and pid > 0 else None},
-        **({"active": _active(config)} if config.state.url is not None else {}),
+        **({"active": active_daemon(config)} if config.state.url is not None else {}),
         "accounts": accounts,
         "rate_limit": None
         if hold is None
@@ -200,8 +200,14 @@ def _account_line(acct: dict[str, Any]) -> str:
     )
 
 
-def _active(config: Config) -> dict[str, Any] | None:
-    """Which daemon leads the pair sharing the state database, and since when."""
+def active_daemon(config: Config) -> dict[str, Any] | None:
+    """Which daemon leads the pair sharing the state database, and since when.
+
+    What `jobs`, `/healthz` and the status page show; None while no daemon leads.
+
+    Raises:
+        StateError: the state database cannot be reached.
+    """
     from runner.state.leadership import read_leader
 
     assert config.state.url is not None

@@ -23,6 +23,7 @@ class Health:
 
     alive: bool
     detail: dict[str, Any]
+    standby: bool = False  # a healthy standby of an active/standby pair (state on PostgreSQL)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,12 @@ def metrics() -> Response:
 
 @monitoring.get("/healthz")
 def healthz() -> tuple[Response, int]:
-    """200 while the scheduler is alive and ticking, 503 when it has stalled."""
+    """200 while the scheduler is alive and ticking, 503 when it has stalled.
+
+    A standby that is alive answers 200 with `"status": "standby"`: it is healthy, it just
+    does not lead (`"active"` says who does).
+    """
     health = services().health()
-    body = {"status": "ok" if health.alive else "stalled", **health.detail}
+    status = "stalled" if not health.alive else "standby" if health.standby else "ok"
+    body = {"status": status, **health.detail}
     return jsonify(body), 200 if health.alive else 503

@@ -243,7 +243,11 @@ def daemon_services(
 
     def info() -> dict[str, Any]:
         since = daemon.started_at.astimezone(daemon.config.tzinfo())
-        return {"running_since": f"{since:%Y-%m-%d %H:%M:%S %Z}", "rate_limit": None}
+        return {
+            "running_since": f"{since:%Y-%m-%d %H:%M:%S %Z}",
+            "rate_limit": None,
+            **daemon.node_status(),
+        }
 
     return PageServices(
         config=lambda: daemon.config,
