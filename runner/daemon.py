@@ -474,7 +474,7 @@ class Daemon:
         elif was_leading and not leading:
             log.warning("node %s stands by: another daemon may take over", self.config.state.node)
             self.scheduler.remove_all_jobs()
-        if leading:
+        if leading and leadership.lost_at is None:
             self._make_up_interrupted()
         self.notifier.status(self._status_text())
 
@@ -528,13 +528,23 @@ class Daemon:
         if trigger not in ("schedule", "catch_up") or attempt != 1 or scheduled is None:
             # Retries and manual runs belong to a fire time already claimed (or to none).
             return True
-        if self.state.claim(
-            job.name,
-            scheduled,
-            account=job.config.account,
-            node=self.config.state.node,
-            make_up=make_up,
-        ):
+        try:
+            claimed = self.state.claim(
+                job.name,
+                scheduled,
+                account=job.config.account,
+                node=self.config.state.node,
+                make_up=make_up,
+            )
+        except RunnerError as exc:
+            log.warning(
+                "%s: not run for %s: its fire time cannot be claimed in the state database (%s)",
+                job.name,
+                scheduled,
+                _one_line(exc),
+            )
+            return False
+        if claimed:
             return True
         log.info(
             "%s: its run for %s was claimed already (another daemon ran it)", job.name, scheduled
@@ -816,7 +826,11 @@ class Daemon:
                 prefix += (
                     f"NEEDS ATTENTION: the new Spotify token{whose} is not saved ({unsaved}); "
                 )
-        hold = current_hold(self.state, self.now())
+        try:
+            hold = current_hold(self.state, self.now())
+        except RunnerError:  # the state database is unreachable: the leadership line says so
+            prefix += "state database unreachable; "
+            hold = None
         if hold is not None:
             until = hold.until.astimezone(self.config.tzinfo())
             prefix += f"rate-limited until {until:%H:%M:%S} ({hold.reason}); "
@@ -847,7 +861,12 @@ class Daemon:
     def _check_authorizations(self) -> None:
         """The 14/3/1-day warnings before each account's authorization ends."""
         for name, tokens in self.tokens.items():
-            self.notify.authorization_ends(name, tokens.status().expires_at)
+            try:
+                ends = tokens.status().expires_at
+            except RunnerError as exc:  # the token store's database is unreachable: next tick
+                log.debug("%s: cannot check the authorization: %s", name, exc)
+                continue
+            self.notify.authorization_ends(name, ends)
 
     def _main_loop(self) -> int:
         self._check_authorizations()

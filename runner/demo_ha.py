@@ -40,6 +40,8 @@ def _config(tmp: Path, fake: FakeSpotify, url: str, node: str, token: str) -> Pa
         "state_dir": str(tmp / node),
         "state": {"url": url, "node": node},
         "timezone": "UTC",
+        # Both would listen on the redirect URI's port by default: the second one's exit 2.
+        "http": False,
         "jobs": {"hello": {"job": "hello", "schedule": {"every": "2s"}, "catch_up": True}},
     }
     path = tmp / f"{node}.yaml"

@@ -102,6 +102,9 @@ class AccountConfig(BaseModel):
     refresh_token: Secret = None
 
 
+MAX_GRACE = timedelta(minutes=10)
+
+
 class StateConfig(BaseModel):
     """Where the state lives (`state:`): SQLite in `state_dir` by default, or PostgreSQL.
 
@@ -114,6 +117,8 @@ class StateConfig(BaseModel):
             `password_file` (read like the Spotify secrets).
         node: this daemon's name in `jobs` and `/healthz`; the host name by default. Names
             need not be unique: leadership never depends on them.
+        grace: how long an active daemon that lost the database keeps its schedule (runs
+            due meanwhile cannot claim their fire time and are skipped) before it steps down.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -121,6 +126,9 @@ class StateConfig(BaseModel):
     url: Annotated[Text | None, AfterValidator(check_state_url)] = None
     password: Secret = None
     node: Annotated[Text, AfterValidator(non_empty)] = Field(default_factory=socket.gethostname)
+    grace: Annotated[
+        Duration, AfterValidator(at_least(timedelta())), AfterValidator(at_most(MAX_GRACE))
+    ] = timedelta(seconds=60)
 
 
 class ScheduleConfig(BaseModel):

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from runner.config import Config
+from runner.errors import RunnerError
 from runner.notify.incidents import Incidents, Message
 from runner.notify.ping import Pinger
 from runner.notify.sender import Sender
@@ -120,6 +121,8 @@ class NotifyService:
         try:
             when = None if ends_at is None else datetime.fromtimestamp(ends_at, UTC)
             self._send(self.incidents.authorization_ends(account, when))
+        except RunnerError as exc:  # the state database is unreachable: the next tick retries
+            log.warning("could not check when the authorization of %s ends: %s", account, exc)
         except Exception:
             log.exception("could not check when the authorization of %s ends", account)
 

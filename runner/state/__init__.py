@@ -92,6 +92,7 @@ def open_leadership(config: Config) -> Leadership | None:
         config.state.url,
         config.state.node,
         password=None if password is None else password.get_secret_value(),
+        grace=config.state.grace.total_seconds(),
     )
 
 

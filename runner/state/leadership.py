@@ -18,6 +18,8 @@ import logging
 import os
 import secrets
 import socket
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -65,10 +67,22 @@ class Leadership:
         password: when not in the URL.
     """
 
-    def __init__(self, url: str, node: str, *, password: str | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        node: str,
+        *,
+        password: str | None = None,
+        grace: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.url = url
         self.where = safe_url(url)
         self.node = node
+        self.grace = grace
+        self._clock = clock
+        # While the database is unreachable: when (monotonic) this active daemon lost it.
+        self.lost_at: float | None = None
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self._password = password
         self._db: psycopg.Connection | None = None
@@ -98,9 +112,13 @@ class Leadership:
         """Takes the lead if nobody holds it; True when this daemon leads now."""
         if self.leading:
             return self.check()
+        return self._bid() is True
+
+    def _bid(self, *, quiet: bool = False) -> bool | None:
+        """One `pg_try_advisory_lock`: True won, False someone else leads, None unreachable."""
         try:
             if self._db is None or self._db.closed or self._db.broken:
-                self._drop()
+                self._close_db()
                 self._db = self._connect()
             row = self._db.execute("SELECT pg_try_advisory_lock(%s, 0)", (LEADER_LOCK,)).fetchone()
             if not (row and row[0]):
@@ -113,33 +131,74 @@ class Leadership:
                 (self.node, self.owner, since),
             )
         except psycopg.Error as exc:
-            log.warning(
-                "cannot reach the state database %s to bid for the lead: %s",
-                self.where,
-                _first(exc),
-            )
-            self._drop()
-            return False
+            if not quiet:
+                log.warning(
+                    "cannot reach the state database %s to bid for the lead: %s",
+                    self.where,
+                    _first(exc),
+                )
+            self._close_db()
+            return None
         self.leading_since = since
         return True
 
     def check(self) -> bool:
-        """Whether the lead is still ours: our session (and so its lock) is alive."""
+        """Whether the lead is still ours: our session (and so its lock) is alive.
+
+        A broken session has lost the lock. For `grace` seconds the daemon still counts as
+        active (its schedule stays; a run still has to claim its fire time in the database,
+        so none starts while the database is unreachable) and bids to win the lock back; it
+        stands by at once when another daemon won it, or when the grace runs out.
+        """
         if not self.leading:
             return False
-        try:
-            assert self._db is not None
-            self._db.execute("SELECT 1")
-        except (psycopg.Error, AssertionError) as exc:
-            log.error(
-                "lost the connection to the state database %s (%s): this daemon no longer "
-                "leads and starts no runs until it wins the lead again",
+        if self.lost_at is None:
+            try:
+                assert self._db is not None
+                self._db.execute("SELECT 1")
+                return True
+            except (psycopg.Error, AssertionError) as exc:
+                self._close_db()
+                self.lost_at = self._clock()
+                log.error(
+                    "lost the connection to the state database %s (%s): node %s keeps its "
+                    "schedule for up to %.0fs (state.grace) but starts no run it cannot claim "
+                    "there, then stands by; fix: make the database reachable again (is "
+                    "PostgreSQL running? the network to it?)",
+                    self.where,
+                    _first(exc),
+                    self.node,
+                    self.grace,
+                )
+        outcome = self._bid(quiet=True)
+        lost_for = self._clock() - self.lost_at
+        if outcome is True:
+            log.warning(
+                "reached the state database %s again after %.0fs: node %s is still active",
                 self.where,
-                _first(exc),
+                lost_for,
+                self.node,
             )
-            self._drop()
-            return False
-        return True
+            self.lost_at = None
+            return True
+        if outcome is False:
+            log.error(
+                "the state database %s is back, but another daemon leads now: node %s stands by",
+                self.where,
+                self.node,
+            )
+        elif lost_for >= self.grace:
+            log.error(
+                "the state database %s is still unreachable after %.0fs (state.grace): node %s "
+                "stands by and starts no runs until it wins the lead again",
+                self.where,
+                lost_for,
+                self.node,
+            )
+        else:
+            return True
+        self._drop()
+        return False
 
     def current(self) -> Leader | None:
         """Who leads, from the leadership row (None before anyone has led)."""
@@ -147,6 +206,10 @@ class Leadership:
 
     def _drop(self) -> None:
         self.leading_since = None
+        self.lost_at = None
+        self._close_db()
+
+    def _close_db(self) -> None:
         if self._db is not None:
             self._db.close()
             self._db = None

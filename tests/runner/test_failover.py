@@ -44,6 +44,7 @@ def configs(world: World, url: str) -> list[Path]:
         world.write_config(
             {JOB: every(2, job="slow", catch_up=True, options={"seconds": 0.5})},
             state={"url": url, "node": node},
+            http=False,  # one port for two daemons would be exit 2; /healthz has its own test
         )
         text = world.config_path.read_text().replace(str(world.state_dir), str(world.dir / node))
         path = world.dir / f"config-{node}.yaml"

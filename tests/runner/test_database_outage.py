@@ -1,0 +1,152 @@
+"""The state database becomes unreachable under an active daemon: a real network cut.
+
+The daemon reaches the real PostgreSQL through a TCP relay in the test; cutting the relay drops
+every connection and refuses new ones, as a dead link does. The active daemon keeps its schedule
+for `state.grace` with one loud line, runs nothing it cannot claim, steps down when the grace
+runs out, and takes the lead again once the database is back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+from daemon_world import World, every, free_port, wait_for
+
+from runner.config import load_config
+from runner.errors import ConfigError
+from runner.state import RunRecord
+from runner.state.postgres import PostgresStateStore
+
+ACTIVE = "is now the active daemon"
+LOST = "lost the connection to the state database"
+
+
+class Relay:
+    """127.0.0.1:port -> the PostgreSQL server, until `cut()`."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.port = free_port()
+        self._socks: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._listener: socket.socket | None = None
+
+    def open(self) -> None:
+        listener = socket.create_server(("127.0.0.1", self.port), reuse_port=False)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                server = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._socks += [client, server]
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        if self._listener is not None:
+            with contextlib.suppress(OSError):
+                self._listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
+            self._listener.close()
+            self._listener = None
+        with self._lock:
+            socks, self._socks = self._socks, []
+        for s in socks:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            s.close()
+
+
+@pytest.fixture
+def relay(postgres_url: str) -> Iterator[Relay]:
+    parts = urlsplit(postgres_url)
+    assert parts.hostname is not None
+    found = Relay((parts.hostname, parts.port or 5432))
+    found.open()
+    yield found
+    found.cut()
+
+
+def _runs(url: str) -> list[RunRecord]:
+    store = PostgresStateStore(url, readonly=True)
+    try:
+        return store.runs("tick", limit=1000)
+    finally:
+        store.close()
+
+
+def _through(url: str, port: int) -> str:
+    parts = urlsplit(url)
+    user = f"{parts.username}@" if parts.username else ""
+    return urlunsplit(parts._replace(netloc=f"{user}127.0.0.1:{port}"))
+
+
+def test_an_unreachable_database_keeps_the_schedule_for_the_grace_then_steps_down(
+    world: World, postgres_url: str, relay: Relay
+) -> None:
+    url = _through(postgres_url, relay.port)
+    world.write_config({"tick": every(1)}, state={"url": url, "node": "a", "grace": "6s"})
+    daemon = world.daemon()
+    daemon.wait_log(ACTIVE, timeout=30)
+    wait_for(lambda: _runs(postgres_url), timeout=30, what="a run before the cut")
+
+    relay.cut()
+    cut_at = datetime.now(UTC)
+    log = daemon.wait_log(LOST, timeout=30)
+    # Runs due during the outage cannot claim their fire time: each is one line, none runs.
+    log = daemon.wait_log("is still unreachable after", timeout=40)
+    # Each run due meanwhile is one line naming the database, and none ran (checked below).
+    assert "tick: cannot connect to the state database" in log
+    assert log.count(LOST) == 1  # one loud line, not one per tick
+    lost = next(line for line in log.splitlines() if LOST in line)
+    assert "keeps its schedule for up to 6s (state.grace)" in lost
+    assert "fix: make the database reachable again" in lost
+    assert "Traceback" not in log
+
+    relay.open()
+    daemon.wait_log(ACTIVE, timeout=40, count=2)  # it bids again and wins once it is back
+    back_at = datetime.now(UTC)
+    # Nothing ran in the outage; the schedule goes on once it leads again.
+    assert not [r for r in _runs(postgres_url) if cut_at < r.started_at < back_at]
+    wait_for(
+        lambda: [r for r in _runs(postgres_url) if r.started_at > back_at],
+        timeout=30,
+        what="a run after the database came back",
+    )
+
+
+def test_grace_is_range_checked(world: World) -> None:
+    path = world.write_config({"tick": every(1)}, state={"grace": "11m"})
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    assert "state.grace" in str(raised.value)
+    path = world.write_config({"tick": every(1)}, state={"grace": "-1s"})
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    assert "state.grace" in str(raised.value)
