@@ -37,7 +37,8 @@ OTHER_JOB = "bob-liked"
 EXTRA_WAIT = 60.0
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
@@ -104,7 +105,7 @@ def _demo_config(
     spotify["redirect_uri"] = f"http://127.0.0.1:{port}/callback"
     # The daemon's /metrics and /healthz get a port of their own: bob re-authorizes while it
     # runs, and `auth` must be able to catch the redirect on the redirect URI's port.
-    data["http"] = {"listen": f"127.0.0.1:{_free_port()}"}
+    data["http"] = {"listen": f"127.0.0.1:{free_port()}"}
     spotify.pop("refresh_token", None)
     data["state_dir"] = str(workdir / "state")
     data.pop("jobs_dir", None)
@@ -243,7 +244,7 @@ def _run(
     fake: FakeSpotify, station: FakeSpinitron, workdir: Path, seconds: float, every: int
 ) -> int:
     catalog = _seed(fake)
-    config = _demo_config(workdir, fake, _free_port(), every, station)
+    config = _demo_config(workdir, fake, free_port(), every, station)
     feeds = _feeds_of(config)
     radio = _Radio(fake, catalog, feeds, station)
     for _ in range(8):

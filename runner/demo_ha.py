@@ -17,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from runner.demo import free_port
 from runner.testing import FakeSpotify
 from runner.testing.postgres import scratch_database, unreachable_reason
 
@@ -39,9 +40,9 @@ def _config(tmp: Path, fake: FakeSpotify, url: str, node: str, token: str) -> Pa
         },
         "state_dir": str(tmp / node),
         "state": {"url": url, "node": node},
+        # Two nodes on one host: each serves its own /healthz on its own port.
+        "http": {"listen": f"127.0.0.1:{free_port()}"},
         "timezone": "UTC",
-        # Both would listen on the redirect URI's port by default: the second one's exit 2.
-        "http": False,
         "jobs": {"hello": {"job": "hello", "schedule": {"every": "2s"}, "catch_up": True}},
     }
     path = tmp / f"{node}.yaml"

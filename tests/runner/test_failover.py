@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from daemon_world import DaemonProcess, World, every, wait_for
+from daemon_world import DaemonProcess, World, every, free_port, wait_for
 
 from runner.state import INTERRUPTED, RunRecord, RunStatus
 from runner.state.postgres import PostgresStateStore
@@ -38,13 +38,13 @@ def running_since(url: str, seen: set[int]) -> Callable[[], list[RunRecord]]:
 
 
 def configs(world: World, url: str) -> list[Path]:
-    """Two configs alike but for the node name and state_dir (one daemon per state_dir)."""
+    """Two configs alike but for the node name, state_dir and HTTP port (two nodes on one host)."""
     paths = []
     for node in ("a", "b"):
         world.write_config(
             {JOB: every(2, job="slow", catch_up=True, options={"seconds": 0.5})},
             state={"url": url, "node": node},
-            http=False,  # one port for two daemons would be exit 2; /healthz has its own test
+            http={"listen": f"127.0.0.1:{free_port()}"},  # each node serves its own /healthz
         )
         text = world.config_path.read_text().replace(str(world.state_dir), str(world.dir / node))
         path = world.dir / f"config-{node}.yaml"

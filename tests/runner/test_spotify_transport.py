@@ -301,9 +301,12 @@ def test_five_threads_for_40s_with_8s_tokens_and_rotation(tmp_path: Path) -> Non
             assert r.at < fake.access_tokens[r.token].expires_at
         refreshes = [r.at for r in log if r.method == "POST" and r.path == "/api/token"]
         assert all(r.status == 200 for r in log if r.path == "/api/token")
-        # One refresh per lifetime window: at ~90% of each token's life, never two at once.
+        # One refresh per lifetime window, never two at once. That refreshing comes *ahead* of
+        # expiry is shown above (no request carried an expired token); a gap longer than the
+        # lifetime only means the whole process was starved, requests included (seen at 9.3 s
+        # with four test workers on two cores), so it is not a bound.
         gaps = [b - a for a, b in zip(refreshes, refreshes[1:], strict=False)]
-        assert all(0.5 * lifetime < g <= lifetime for g in gaps), gaps
+        assert all(0.5 * lifetime < g for g in gaps), gaps
         assert duration / lifetime <= len(refreshes) <= duration / (0.9 * lifetime) + 2
 
         # A restart: a new manager on the same store, the config still naming the original
