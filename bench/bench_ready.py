@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from runner.demo import free_port
+
 REPEAT = 5
 TARGET = 0.6
 DEPENDENCIES = ["apscheduler", "cronsim", "spotipy", "yaml", "pydantic", "click", "requests"]
@@ -33,6 +35,8 @@ spotify:
   api_url: http://127.0.0.1:9/v1
 timezone: UTC
 state_dir: {state}
+http:
+  listen: 127.0.0.1:{port}
 jobs:
   hello:
     job: hello
@@ -100,7 +104,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         config = folder / "config.yaml"
-        config.write_text(CONFIG.format(state=folder / "state"))
+        # The HTTP listener is bound before READY, as in real use, on a port nothing else holds.
+        config.write_text(CONFIG.format(state=folder / "state", port=free_port()))
         bare = [sys.executable, "-c", "pass"]
         imports = [sys.executable, "-c", "import " + ", ".join(DEPENDENCIES)]
         wall(imports)  # warm the file cache for all three

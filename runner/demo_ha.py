@@ -74,7 +74,38 @@ class _Daemon:
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
-        self.proc.wait(30)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _fail_over(tmp: Path, fake: FakeSpotify, url: str, started: list[_Daemon]) -> bool:
+    """Starts a, then b, kills a, brings a back; True when the returning a stands by."""
+    token = fake.grant(scopes=())
+    a_config = _config(tmp, fake, url, "a", token)
+    b_config = _config(tmp, fake, url, "b", token)
+    a = _Daemon(a_config, tmp / "a.log")
+    started.append(a)
+    a.wait_for(ACTIVE, 30)
+    _say("daemon a (node a) is active")
+    b = _Daemon(b_config, tmp / "b.log")
+    started.append(b)
+    b.wait_for("spotify-runner started", 30)
+    _say("daemon b (node b) stands by")
+    time.sleep(5)
+    a.stop(signal.SIGKILL)
+    _say("SIGKILL to daemon a")
+    took = b.wait_for(ACTIVE, 20)
+    _say(f"daemon b took over {took:.1f}s after the kill")
+    a = _Daemon(a_config, tmp / "a2.log")
+    started.append(a)
+    a.wait_for("spotify-runner started", 30)
+    time.sleep(5)
+    standing = ACTIVE not in (tmp / "a2.log").read_text()
+    _say(f"daemon a is back and {'stands by' if standing else 'LEADS (wrong)'}")
+    return standing
 
 
 def main() -> int:
@@ -91,27 +122,12 @@ def main() -> int:
         scratch_database("spotify_runner_demo_ha") as url,
     ):
         tmp = Path(tmp_text)
-        token = fake.grant(scopes=())
-        a_config = _config(tmp, fake, url, "a", token)
-        b_config = _config(tmp, fake, url, "b", token)
-        a = _Daemon(a_config, tmp / "a.log")
-        a.wait_for(ACTIVE, 30)
-        _say("daemon a (node a) is active")
-        b = _Daemon(b_config, tmp / "b.log")
-        b.wait_for("spotify-runner started", 30)
-        _say("daemon b (node b) stands by")
-        time.sleep(5)
-        a.stop(signal.SIGKILL)
-        _say("SIGKILL to daemon a")
-        took = b.wait_for(ACTIVE, 20)
-        _say(f"daemon b took over {took:.1f}s after the kill")
-        a = _Daemon(a_config, tmp / "a2.log")
-        a.wait_for("spotify-runner started", 30)
-        time.sleep(5)
-        standing = ACTIVE not in (tmp / "a2.log").read_text()
-        _say(f"daemon a is back and {'stands by' if standing else 'LEADS (wrong)'}")
-        for daemon in (a, b):
-            daemon.stop()
+        started: list[_Daemon] = []
+        try:
+            standing = _fail_over(tmp, fake, url, started)
+        finally:
+            for daemon in started:  # also when a step failed: leave no daemon behind
+                daemon.stop()
         store = PostgresStateStore(url, readonly=True)
         try:
             runs = list(reversed(store.runs("hello", limit=1000)))
