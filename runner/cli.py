@@ -365,13 +365,13 @@ def run_job(session: Session, name: str, dry_run: bool) -> None:
 
 def _set_paused(session: Session, name: str, *, paused: bool) -> None:
     from runner.pause import pause, resume
-    from runner.state import open_state
+    from runner.state import open_store
 
     config = session.config()
     if name not in config.jobs:
         known = ", ".join(config.jobs) or "none"
         raise UsageError(f"no job named '{name}' in {config.source} (configured: {known})")
-    state = open_state(config.state_dir)
+    state = open_store(config)
     try:
         changed = (pause if paused else resume)(state, name, config.account_of(name))
     finally:

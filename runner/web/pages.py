@@ -25,7 +25,7 @@ from runner.history import history_rows
 from runner.holds import current_hold
 from runner.pause import pause, resume
 from runner.reauth import PendingAuthorizations
-from runner.state import open_state
+from runner.state import open_store
 from runner.status import WARN_DAYS, collect_status
 from runner.web.guard import CSRF_FIELD, Guard
 
@@ -99,7 +99,7 @@ def _overview_data() -> dict[str, Any]:
         for job in status["jobs"]
     )
     daemon = dict(services.daemon())
-    state = open_state(config.state_dir, readonly=True)
+    state = open_store(config, readonly=True)
     try:
         hold = current_hold(state, datetime.now(UTC))
     finally:
@@ -129,7 +129,7 @@ def _job_page(name: str, *, message: str | None = None, code: int = 200) -> tupl
     data = _overview_data()
     job = next(j for j in data["status"]["jobs"] if j["name"] == name)
     runs = history_rows(config, name, limit=50)
-    state = open_state(config.state_dir, readonly=True)
+    state = open_store(config, readonly=True)
     try:
         logs = {row["id"]: state.run_log(row["id"]) for row in runs[:10]}
     finally:
@@ -155,7 +155,7 @@ def _set_paused(name: str, paused: bool) -> Any:
     config = _services().config()
     if name not in config.jobs:
         return _render("message.html", 404, title="No such job", message=f"no job named {name}")
-    state = open_state(config.state_dir)
+    state = open_store(config)
     try:
         (pause if paused else resume)(state, name, config.account_of(name))
     finally:

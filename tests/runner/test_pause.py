@@ -66,6 +66,30 @@ def test_cli_pause_and_resume_show_in_jobs(world: World) -> None:
     )
 
 
+def test_a_pause_with_the_state_on_postgresql_is_kept_there(
+    world: World, postgres_url: str
+) -> None:
+    # The CLI (and the status page) must write the pause where the daemons read it: the shared
+    # database, not a SQLite file in this machine's state_dir.
+    world.write_config({"tick": every(60)}, state={"url": postgres_url})
+    assert world.cli("pause", "tick").stdout == "tick: paused\n"
+    from runner.state.postgres import PostgresStateStore
+
+    store = PostgresStateStore(postgres_url)
+    try:
+        assert is_paused(store, "tick", "default")
+    finally:
+        store.close()
+    assert not (world.state_dir / "state.sqlite3").exists()
+    assert json.loads(world.cli("jobs", "--json").stdout)["jobs"][0]["paused"] is True
+    assert world.cli("resume", "tick").stdout == "tick: resumed\n"
+    store = PostgresStateStore(postgres_url)
+    try:
+        assert not is_paused(store, "tick", "default")
+    finally:
+        store.close()
+
+
 def test_a_paused_job_does_not_run_until_resumed_and_the_pause_survives_restart_and_reload(
     world: World,
 ) -> None:
