@@ -221,6 +221,10 @@ class CrontabTrigger(BaseTrigger):  # type: ignore[misc]  # APScheduler has no t
         """The first fire time strictly after `moment` (aware), in UTC; None past 50 years."""
         return next(self._forward(moment), None)
 
+    def forward(self, after: datetime) -> Iterator[datetime]:
+        """The fire times strictly after `after` (aware), in UTC, in order."""
+        return self._forward(after)
+
     def fire_times(self, after: datetime, n: int) -> list[datetime]:
         """Up to `n` fire times strictly after `after`, in UTC."""
         times: list[datetime] = []

@@ -40,8 +40,11 @@ from runner.notify.service import NotifyService
 from runner.notify.urls import register_url_secrets
 from runner.pause import is_paused
 from runner.schedule import (
+    FAILOVER_GAP,
     MISFIRE_GRACE_TIME,
+    failover_gap,
     misfire_grace_time,
+    missed_fire_time,
     next_fire_times,
     plan,
     retry_delay,
@@ -377,7 +380,14 @@ class Daemon:
 
     # -- scheduling ---------------------------------------------------------------------------
 
-    def _schedule(self, job: LoadedJob, *, catch_up: bool) -> None:
+    def _schedule(
+        self, job: LoadedJob, *, catch_up: bool, gap_since: datetime | None = None
+    ) -> None:
+        """Schedules the job's runs, and its catch-up when one is due.
+
+        `gap_since`: this daemon takes over from another (a failover) that led until about then;
+        the fire times in between each run once now, late, instead of one coalesced catch-up.
+        """
         if self.leadership is not None and not self.leadership.leading:
             return  # a standby schedules nothing; it schedules everything when it takes over
         if not job.config.enabled:
@@ -392,8 +402,10 @@ class Daemon:
             now=now,
             last_scheduled=last,
             caught_up_at=caught_up_at,
-            catch_up=catch_up and job.config.catch_up,
+            catch_up=catch_up and job.config.catch_up and gap_since is None,
         )
+        if gap_since is not None:
+            self._fill_gap(job, gap_since, last, caught_up_at)
         if decided.trigger is None or decided.exact is None:
             # A one-off that already ran (or whose time is past) is not run again by a restart;
             # the catch-up below still runs a missed one once.
@@ -427,6 +439,66 @@ class Daemon:
                 id=job.name + CATCH_UP_SUFFIX,
                 replace_existing=True,
             )
+
+    def _fill_gap(
+        self,
+        job: LoadedJob,
+        since: datetime,
+        last: datetime | None,
+        caught_up_at: datetime | None,
+    ) -> None:
+        """After a failover: each fire time of its gap runs once now, in order, each claimed.
+
+        Older missed fire times (the job's last recorded run is from before the gap) are a
+        restart's business: a `catch_up` job makes the latest of them up once, first.
+        """
+        tz = self.config.tzinfo()
+        now = self.now()
+        schedule = job.config.schedule
+        gap = failover_gap(
+            schedule, tz, last_scheduled=last, caught_up_at=caught_up_at, since=since, now=now
+        )
+        slots = list(gap)
+        if job.config.catch_up:
+            older = missed_fire_time(
+                schedule,
+                tz,
+                last_scheduled=last,
+                now=gap[0] if gap else now,
+                caught_up_at=caught_up_at,
+            )
+            if older is not None:
+                log.info("%s: missed its run at %s; catching up once now", job.name, older)
+                slots.insert(0, older)
+        if gap:
+            shown = ", ".join(f"{slot.astimezone(tz):%H:%M:%S}" for slot in gap)
+            log.info(
+                "%s: %d fire time(s) fell while no daemon was active (%s): running each once now",
+                job.name,
+                len(gap),
+                shown,
+            )
+        if slots:
+            self.scheduler.add_job(
+                self._fire_in_turn,
+                DateTrigger(now, timezone=tz),
+                args=[job.name, slots],
+                id=job.name + CATCH_UP_SUFFIX,
+                replace_existing=True,
+            )
+
+    def _fire_in_turn(self, name: str, slots: list[datetime]) -> None:
+        """Late runs of several fire times, oldest first; the fire times after wait their turn."""
+        with self._inflight_cv:
+            self._making_up[name] = self._making_up.get(name, 0) + 1
+        try:
+            for slot in slots:
+                if self._stopping.is_set():
+                    return
+                self._fire(name, trigger="catch_up", scheduled_at=slot)
+        finally:
+            with self._inflight_cv:
+                self._making_up[name] -= 1
 
     # -- leadership (state on PostgreSQL) ------------------------------------------------------
 
@@ -469,8 +541,12 @@ class Daemon:
                 self.config.state.node,
                 leadership.where,
             )
+            # What the old active daemon left (runs cut short, fire times claimed but never
+            # started) is history first, so the schedule below continues after it.
+            self._mark_interrupted()
+            gap_since = self._failover_since(leadership.other_led_at)
             for job in self.jobs.values():
-                self._schedule(job, catch_up=True)
+                self._schedule(job, catch_up=True, gap_since=gap_since)
         elif was_leading and not leading:
             log.warning("node %s stands by: another daemon may take over", self.config.state.node)
             self.scheduler.remove_all_jobs()
@@ -487,14 +563,28 @@ class Daemon:
         first to get to it) makes it up.
         """
         try:
-            marked = self.state.mark_interrupted(self.now())
-            if marked:
-                log.warning("%d run(s) of a daemon that stopped were interrupted", marked)
+            self._mark_interrupted()
             for job in self.jobs.values():
                 if job.config.enabled and job.config.catch_up:
                     self._make_up(job)
         except RunnerError as exc:
             log.error("cannot check for interrupted runs: %s", exc)
+
+    def _mark_interrupted(self) -> None:
+        marked = self.state.mark_interrupted(self.now())
+        if marked:
+            log.warning("%d run(s) of a daemon that stopped were interrupted", marked)
+
+    def _failover_since(self, other_led_at: datetime | None) -> datetime | None:
+        """Where a failover's gap starts, when this takeover is one; None: a (cold) start.
+
+        A takeover within a minute or two of seeing another daemon lead is a failover; a
+        daemon that has seen nobody lead (the first to start, or after the database was out
+        of reach for long) schedules as a restart does: one coalesced catch-up.
+        """
+        if other_led_at is None or self.now() - other_led_at > 4 * FAILOVER_GAP:
+            return None
+        return other_led_at - FAILOVER_GAP
 
     def _make_up(self, job: LoadedJob) -> None:
         for run in self.state.runs(job.name, limit=MAKE_UP_LOOKBACK, account=job.config.account):

@@ -11,6 +11,9 @@ decision (next fire times, catch-up, back-off) is tested by computing with a giv
   catch-up keeps the grid: the runs that fell while the daemon was down are not made up, and
   the next run is the first grid point from the restart on.
 - `at`: APScheduler's `DateTrigger`, once.
+- A failover (state on PostgreSQL, an active/standby pair) is not a restart: the fire times
+  that fell in its gap of seconds each run once, late (`failover_gap`), and the schedule goes on
+  at its own times.
 
 The scheduler and the catch-up check use the same trigger objects, so they cannot disagree.
 """
@@ -18,9 +21,11 @@ The scheduler and the catch-up check use the same trigger objects, so they canno
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
+from itertools import takewhile
 from typing import Any, Protocol
 
 from apscheduler.triggers.base import BaseTrigger
@@ -383,6 +388,62 @@ def missed_fire_time(
     if latest is None or latest <= anchor:
         return None
     return latest.astimezone(UTC)
+
+
+# A failover leaves a gap of seconds (the dead daemon's session ending, a standby's poll): its fire
+# times run late, one by one. This bounds how far before the last sight of the old active daemon
+# they may lie; what is older was not lost to the failover (the catch-up rule decides).
+FAILOVER_GAP = timedelta(seconds=30)
+# At most this many of a gap's fire times run one by one (a schedule of seconds); older ones
+# coalesce into one catch-up.
+FAILOVER_GAP_RUNS = 20
+
+
+def failover_gap(
+    schedule: ScheduleLike,
+    tz: tzinfo,
+    *,
+    last_scheduled: datetime | None,
+    caught_up_at: datetime | None,
+    since: datetime,
+    now: datetime,
+) -> list[datetime]:
+    """The fire times a failover held up: after the last recorded one, from `since`, before now.
+
+    The new active daemon runs each of them once, late (each claims its own fire time), rather
+    than the one coalesced catch-up of a restart: both daemons were meant to be running, so
+    no fire time was meant to be skipped. `since` is when the standby last saw the old active
+    daemon lead, less `FAILOVER_GAP`. At most the last `FAILOVER_GAP_RUNS`. A job with no
+    recorded run, and a one-off, have no gap. Jitter is ignored.
+    """
+    _require_aware(now, "now")
+    _require_aware(since, "since")
+    if last_scheduled is None or schedule.at is not None:
+        # A new job starts its schedule afresh; a one-off's late or missed run is `plan`'s.
+        return []
+    start = max(last_scheduled, since - _ONE_US)
+    if start >= now:
+        return []
+    fires: Iterator[datetime]
+    if schedule.every is not None:
+        not_before = start + _ONE_US
+        if caught_up_at is not None:
+            not_before = max(not_before, caught_up_at + schedule.every)
+        grid = GridTrigger(last_scheduled, schedule.every, not_before=not_before)
+        fires = _grid_points(grid, grid.first_at_or_after(not_before))
+    elif schedule.cron is not None:
+        fires = CrontabTrigger(schedule.cron, tz).forward(start)
+    else:
+        raise ValueError("a schedule needs one of cron, every or at")
+    held = deque(takewhile(lambda fire: fire < now, fires), maxlen=FAILOVER_GAP_RUNS)
+    return [fire.astimezone(UTC) for fire in held]
+
+
+def _grid_points(grid: GridTrigger, first: datetime) -> Iterator[datetime]:
+    fire = first
+    while True:
+        yield fire
+        fire = grid.next_after(fire)
 
 
 def backoff_delay(

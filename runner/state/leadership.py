@@ -87,6 +87,9 @@ class Leadership:
         self._password = password
         self._db: psycopg.Connection | None = None
         self.leading_since: datetime | None = None
+        # When this daemon last found the lead taken by another: a takeover soon after it is a
+        # failover, whose gap the new active daemon makes good (`runner.schedule.failover_gap`).
+        self.other_led_at: datetime | None = None
         # The schema (the leadership table) is the state store's to create.
         PostgresStateStore(url, password=password, readonly=True).close()
 
@@ -122,6 +125,7 @@ class Leadership:
                 self._db = self._connect()
             row = self._db.execute("SELECT pg_try_advisory_lock(%s, 0)", (LEADER_LOCK,)).fetchone()
             if not (row and row[0]):
+                self.other_led_at = datetime.now(UTC)
                 return False
             since = datetime.now(UTC)
             self._db.execute(

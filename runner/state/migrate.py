@@ -48,7 +48,7 @@ _TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "job_state": (("account", "job", "state", "updated_at"), ("updated_at",)),
     "memory": (("key", "value", "updated_at"), ("updated_at",)),
     "claims": (
-        ("account", "job", "scheduled_at", "kind", "node", "claimed_at"),
+        ("account", "job", "scheduled_at", "kind", "node", "claimed_at", "owner", "run_id"),
         ("scheduled_at", "claimed_at"),
     ),
 }

@@ -34,7 +34,7 @@ from runner.state.contract import (
 )
 from runner.state.sql import SqlStore
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # How long connecting may take before the store reports the server unreachable.
 CONNECT_TIMEOUT = 10
 # Advisory lock keys (the two-int form): one namespace for run owners, one for migrations.
@@ -114,6 +114,14 @@ CREATE TABLE leadership (
 )
 """
 
+# Version 4: a claim knows its claimant (the run owner) and, once started, its run. A claim whose
+# claimant died before recording any run is found by `mark_interrupted` (see `SqlStore`).
+_SCHEMA_4 = """
+ALTER TABLE claims ADD COLUMN owner TEXT;
+ALTER TABLE claims ADD COLUMN run_id BIGINT;
+CREATE INDEX claims_pending ON claims (owner) WHERE run_id IS NULL
+"""
+
 
 def safe_url(url: str) -> str:
     """`url` without its password, for messages: `postgresql://app:***@db/x`."""
@@ -186,6 +194,8 @@ class PostgresStateStore(SqlStore):
         self._lock = threading.RLock()
         self._owner_key = secrets.randbelow(2**31 - 1) + 1
         self._owner = f"pg:{self._owner_key}"
+        # Two active daemons for a moment (a failover): each pending claim is ended by one.
+        self._lock_pending = " FOR UPDATE SKIP LOCKED"
         self._closed = False
         self._db: psycopg.Connection | None = None
         with self._lock:
@@ -238,7 +248,11 @@ class PostgresStateStore(SqlStore):
             for statement in _SCHEMA_3.split(";"):
                 if statement.strip():
                     db.execute(statement.encode())
-        # Future migrations go here: `if version < 4: ...`, in the same transaction.
+        if version < 4:
+            for statement in _SCHEMA_4.split(";"):
+                if statement.strip():
+                    db.execute(statement.encode())
+        # Future migrations go here: `if version < 5: ...`, in the same transaction.
         db.execute(
             "INSERT INTO spotify_runner_meta (key, value) VALUES ('schema_version', %s)"
             " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -292,6 +306,9 @@ class PostgresStateStore(SqlStore):
             cur.execute(sql.replace("?", "%s").encode(), params)
             return cur.rowcount
 
+    def _execute(self, cur: Any, sql: str, params: tuple[Any, ...]) -> Any:
+        return cur.execute(sql.replace("?", "%s").encode(), params)
+
     @contextmanager
     def _translated(self, doing: str) -> Iterator[None]:
         try:
@@ -335,6 +352,7 @@ class PostgresStateStore(SqlStore):
             )
             found = cur.fetchone()
             assert found is not None
+            self._settle_claim(cur, found[0], account, job, scheduled_at)
             self._prune(cur, account, job)
         return int(found[0])
 
@@ -392,6 +410,7 @@ class PostgresStateStore(SqlStore):
             )
             row = cur.fetchone()
             assert row is not None
+            self._settle_claim(cur, row[0], account, job, scheduled_at)
             self._prune(cur, account, job)
         return _record(row)
 
@@ -426,7 +445,7 @@ class PostgresStateStore(SqlStore):
                 " WHERE status = 'running' AND (owner IS NULL OR NOT owner = ANY(%s))",
                 (RunStatus.FAILED.value, ended, INTERRUPTED, sorted(alive)),
             )
-            return cur.rowcount
+            return cur.rowcount + self._end_dead_claims(cur, ended, alive.__contains__)
 
     def close(self) -> None:
         """Closes the connection (ending this store's owner lock); further calls fail."""

@@ -9,11 +9,13 @@ locking differ.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import logging
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from runner.state.contract import (
+    INTERRUPTED,
     RUN_COLUMNS,
     RunRecord,
     RunStatus,
@@ -26,6 +28,14 @@ from runner.state.contract import (
 
 CLAIMS_KEPT = timedelta(days=31)
 
+log = logging.getLogger("runner.state")
+
+# A run recorded for a fire time settles this process's claim of it (see `_settle_claim`).
+_SETTLE = (
+    "UPDATE claims SET run_id = ? WHERE account = ? AND job = ? AND scheduled_at = ?"
+    " AND owner = ? AND run_id IS NULL"
+)
+
 
 class SqlStore:
     """The `StateStore` methods written in SQL common to SQLite and PostgreSQL.
@@ -37,6 +47,10 @@ class SqlStore:
 
     where: str
     fix_tool: str
+    # Who owns this store's runs and claims (a process, or a PostgreSQL owner lock).
+    _owner: str
+    # What locks the pending claims one `mark_interrupted` ends against another doing the same.
+    _lock_pending = ""
 
     def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         raise NotImplementedError
@@ -49,6 +63,10 @@ class SqlStore:
 
     def _write(self, sql: str, params: tuple[Any, ...]) -> int:
         """Runs one statement in its own transaction; returns how many rows it changed."""
+        raise NotImplementedError
+
+    def _execute(self, cur: Any, sql: str, params: tuple[Any, ...]) -> Any:
+        """One statement written with `?` on the backend's cursor inside its transaction."""
         raise NotImplementedError
 
     def _record(self, row: tuple[Any, ...]) -> RunRecord:
@@ -200,9 +218,9 @@ class SqlStore:
         now = datetime.now(UTC)
         kind = "make_up" if make_up else "run"
         claimed = self._write(
-            "INSERT INTO claims (account, job, scheduled_at, kind, node, claimed_at)"
-            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            (account, job, self._stamp(scheduled_at), kind, node, self._stamp(now)),
+            "INSERT INTO claims (account, job, scheduled_at, kind, node, claimed_at, owner)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (account, job, self._stamp(scheduled_at), kind, node, self._stamp(now), self._owner),
         )
         if claimed:
             # Claims only need to outlive any overlap of two daemons; a month is plenty.
@@ -211,3 +229,77 @@ class SqlStore:
                 (account, job, self._stamp(now - CLAIMS_KEPT)),
             )
         return claimed == 1
+
+    def _settle_claim(
+        self, cur: Any, run_id: int, account: str, job: str, scheduled_at: datetime | None
+    ) -> None:
+        """Ties this process's claim of the fire time to the run just recorded for it.
+
+        In the transaction that records the run (started or skipped): from then on the run's own
+        row tells what became of the fire time. A claim left unsettled means its claimant
+        stopped between claiming and recording, which `_end_dead_claims` then records.
+        """
+        if scheduled_at is not None:
+            stamp = self._stamp(scheduled_at)
+            self._execute(cur, _SETTLE, (run_id, account, job, stamp, self._owner))
+
+    def _end_dead_claims(self, cur: Any, ended: Any, alive: Callable[[str], bool]) -> int:
+        """Records what a claimant that died before recording its run left behind.
+
+        A fire time claimed for its run becomes an interrupted run (so a `catch_up` job makes it
+        up once, like any run a failover cut short); a claimed make-up that never started is
+        void, and the make-up may be claimed again. Returns how many runs were recorded.
+        """
+        pending = self._execute(
+            cur,
+            "SELECT account, job, scheduled_at, kind, node, claimed_at, owner FROM claims"
+            " WHERE run_id IS NULL AND owner IS NOT NULL" + self._lock_pending,
+            (),
+        ).fetchall()
+        recorded = 0
+        for account, job, scheduled_at, kind, node, claimed_at, owner in pending:
+            if alive(owner):
+                continue
+            key = (account, job, scheduled_at, kind)
+            if kind == "make_up":
+                self._execute(
+                    cur,
+                    "DELETE FROM claims WHERE account = ? AND job = ? AND scheduled_at = ?"
+                    " AND kind = ?",
+                    key,
+                )
+                log.warning(
+                    "%s: the make-up of its run for %s claimed by node %s never started (that "
+                    "daemon stopped): it may be made up again",
+                    job,
+                    self._time(scheduled_at),
+                    node or "?",
+                )
+                continue
+            summary = f"node {node or '?'} stopped after claiming this fire time, before the run"
+            found = self._execute(
+                cur,
+                "INSERT INTO runs (account, job, scheduled_at, started_at, ended_at, status,"
+                " summary, error, attempt, dry_run, trigger, owner)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, 'schedule', ?) RETURNING id",
+                (
+                    account,
+                    job,
+                    scheduled_at,
+                    claimed_at,
+                    ended,
+                    RunStatus.FAILED.value,
+                    summary,
+                    INTERRUPTED,
+                    False,
+                    owner,
+                ),
+            ).fetchone()
+            self._execute(
+                cur,
+                "UPDATE claims SET run_id = ? WHERE account = ? AND job = ? AND scheduled_at = ?"
+                " AND kind = ?",
+                (found[0], *key),
+            )
+            recorded += 1
+        return recorded

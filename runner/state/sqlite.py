@@ -33,7 +33,7 @@ from runner.state.sql import SqlStore
 STATE_FILE = "state.sqlite3"
 # How long a writer waits for another process's write lock before giving up.
 BUSY_TIMEOUT = 10.0
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 log = logging.getLogger("runner.state")
 
@@ -88,6 +88,14 @@ CREATE TABLE claims (
     claimed_at   TEXT NOT NULL,
     PRIMARY KEY (account, job, scheduled_at, kind)
 );
+"""
+
+# Version 4: a claim knows its claimant (the run owner) and, once started, its run. A claim whose
+# claimant died before recording any run is found by `mark_interrupted` (see `SqlStore`).
+_SCHEMA_4 = """
+ALTER TABLE claims ADD COLUMN owner TEXT;
+ALTER TABLE claims ADD COLUMN run_id INTEGER;
+CREATE INDEX claims_pending ON claims (owner) WHERE run_id IS NULL
 """
 
 
@@ -231,8 +239,12 @@ class SqliteStateStore(SqlStore):
                 for statement in _SCHEMA_3.split(";"):
                     if statement.strip():
                         cur.execute(statement)
+            if version < 4:
+                for statement in _SCHEMA_4.split(";"):
+                    if statement.strip():
+                        cur.execute(statement)
             cur.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            # Future migrations go here: `if version < 4: ...`, each in this transaction.
+            # Future migrations go here: `if version < 5: ...`, each in this transaction.
 
     def _schema_version(self, db: sqlite3.Connection | sqlite3.Cursor) -> int:
         version = int(db.execute("PRAGMA user_version").fetchone()[0])
@@ -289,6 +301,9 @@ class SqliteStateStore(SqlStore):
         with self._transaction() as cur:
             cur.execute(sql, params)
             return cur.rowcount
+
+    def _execute(self, cur: Any, sql: str, params: tuple[Any, ...]) -> Any:
+        return cur.execute(sql, params)
 
     # -- the file's identity ----------------------------------------------------------------
 
@@ -372,8 +387,9 @@ class SqliteStateStore(SqlStore):
                 row,
             )
             run_id = cur.lastrowid
+            assert run_id is not None
+            self._settle_claim(cur, run_id, account, job, scheduled_at)
             self._prune(cur, account, job)
-        assert run_id is not None
         return run_id
 
     def finish_run(
@@ -435,6 +451,7 @@ class SqliteStateStore(SqlStore):
             row = cur.execute(
                 f"SELECT {RUN_COLUMNS} FROM runs WHERE id = ?", (cur.lastrowid,)
             ).fetchone()
+            self._settle_claim(cur, row[0], account, job, scheduled_at)
             self._prune(cur, account, job)
         return _record(row)
 
@@ -458,16 +475,17 @@ class SqliteStateStore(SqlStore):
         ended = _ts(now)
         with self._transaction() as cur:
             rows = cur.execute("SELECT id, owner FROM runs WHERE status = 'running'").fetchall()
-            stale = [
-                run_id
-                for run_id, owner in rows
-                if (own and owner == self._owner) or not _owner_alive(owner, self._owner)
-            ]
+
+            def alive(owner: str | None) -> bool:
+                return not (own and owner == self._owner) and _owner_alive(owner, self._owner)
+
+            stale = [run_id for run_id, owner in rows if not alive(owner)]
             cur.executemany(
                 "UPDATE runs SET status = ?, ended_at = ?, error = ? WHERE id = ?",
                 [(RunStatus.FAILED.value, ended, INTERRUPTED, run_id) for run_id in stale],
             )
-        return len(stale)
+            never_started = self._end_dead_claims(cur, ended, alive)
+        return len(stale) + never_started
 
     def close(self) -> None:
         """Closes the connection; further calls raise sqlite3.ProgrammingError."""

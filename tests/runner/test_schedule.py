@@ -15,10 +15,12 @@ from hypothesis import strategies as st
 from runner.config import ScheduleConfig
 from runner.cron import CrontabTrigger
 from runner.schedule import (
+    FAILOVER_GAP_RUNS,
     MISFIRE_GRACE_TIME,
     GridTrigger,
     backoff_delay,
     build_trigger,
+    failover_gap,
     misfire_grace_time,
     missed_fire_time,
     next_fire_times,
@@ -445,3 +447,79 @@ def test_a_late_or_jittered_run_is_recorded_at_its_slot_so_the_grid_never_drifts
     )
     assert decided.exact is not None
     assert next_fire_times(decided.exact, utc(2026, 1, 1, 13, 20), 1) == [utc(2026, 1, 1, 14)]
+
+
+# -- failover_gap ------------------------------------------------------------------------------
+
+
+def test_a_failover_gap_holds_each_grid_point_after_the_last_run_and_before_now() -> None:
+    two = Sched(every=timedelta(seconds=2))
+    last = utc(2026, 3, 1, 12, 0, 0)
+    gap = failover_gap(
+        two,
+        UTC,
+        last_scheduled=last,
+        caught_up_at=None,
+        since=last - timedelta(seconds=30),
+        now=last + timedelta(seconds=7),
+    )
+    assert gap == [last + timedelta(seconds=k) for k in (2, 4, 6)]
+
+
+def test_a_failover_gap_starts_at_since_and_keeps_the_newest_when_long() -> None:
+    second = Sched(every=timedelta(seconds=1))
+    last = utc(2026, 3, 1, 12, 0, 0)
+    since = last + timedelta(seconds=10, milliseconds=500)
+    now = last + timedelta(seconds=13)
+    gap = failover_gap(second, UTC, last_scheduled=last, caught_up_at=None, since=since, now=now)
+    assert gap == [last + timedelta(seconds=k) for k in (11, 12)]  # 1..10 lie before `since`
+    long = failover_gap(
+        second,
+        UTC,
+        last_scheduled=last,
+        caught_up_at=None,
+        since=last,
+        now=last + timedelta(hours=1),
+    )
+    assert len(long) == FAILOVER_GAP_RUNS
+    assert long[-1] == last + timedelta(hours=1, seconds=-1)
+
+
+def test_a_failover_gap_after_a_catch_up_starts_an_interval_after_it() -> None:
+    minute = Sched(every=timedelta(minutes=1))
+    last = utc(2026, 3, 1, 12, 0)
+    caught_up_at = utc(2026, 3, 1, 12, 0, 40)  # the slot of 12:00 was made up at 12:00:40
+    gap = failover_gap(
+        minute,
+        UTC,
+        last_scheduled=last,
+        caught_up_at=caught_up_at,
+        since=last,
+        now=utc(2026, 3, 1, 12, 2, 30),
+    )
+    assert gap == [utc(2026, 3, 1, 12, 2)]  # 12:01 was covered by the catch-up
+
+
+def test_a_failover_gap_follows_the_cron_calendar_in_its_zone() -> None:
+    nine = Sched(cron="0 9 * * *")
+    gap = failover_gap(
+        nine,
+        BERLIN,
+        last_scheduled=berlin(2026, 3, 1, 9),
+        caught_up_at=None,
+        since=berlin(2026, 3, 2, 8, 59, 50),
+        now=berlin(2026, 3, 2, 9, 0, 5),
+    )
+    assert gap == [berlin(2026, 3, 2, 9).astimezone(UTC)]
+
+
+def test_no_failover_gap_for_a_new_job_a_one_off_or_a_gap_without_fire_times() -> None:
+    last = utc(2026, 3, 1, 12)
+    now = last + timedelta(seconds=9)
+    two = Sched(every=timedelta(seconds=2))
+    assert failover_gap(two, UTC, last_scheduled=None, caught_up_at=None, since=last, now=now) == []
+    once = Sched(at=last + timedelta(seconds=3))
+    assert (
+        failover_gap(once, UTC, last_scheduled=last, caught_up_at=None, since=last, now=now) == []
+    )
+    assert failover_gap(two, UTC, last_scheduled=last, caught_up_at=None, since=now, now=now) == []

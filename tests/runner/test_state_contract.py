@@ -382,3 +382,60 @@ def test_a_fire_time_is_claimed_once_per_job_and_account(opener: Opener) -> None
     # The same instant in another zone is the same fire time.
     berlin = timezone(timedelta(hours=1))
     assert store.claim("radio", T0.astimezone(berlin)) is False
+
+
+def test_a_fire_time_claimed_by_a_process_that_died_before_its_run_is_not_lost(
+    opener: Opener,
+) -> None:
+    # A real other process claims fire times and dies (SIGKILL-like) at each step between.
+    code = (
+        "import os, sys; from datetime import datetime, timedelta, UTC; from pathlib import Path;"
+        "from runner.state import open_postgres, open_state;"
+        "a = sys.argv[1];"
+        "s = open_postgres(a) if a.startswith('postgresql') else open_state(Path(a));"
+        "t = datetime(2026, 3, 1, 12, 0, tzinfo=UTC); m = timedelta(minutes=1);"
+        "s.claim('radio', t, node='a');"  # claimed, then the process died before start_run
+        "s.claim('radio', t + m, node='a');"
+        "s.start_run('radio', scheduled_at=t + m, started_at=t + m);"  # died mid-run
+        "s.claim('radio', t + 2 * m, node='a');"
+        "s.record_skipped('radio', scheduled_at=t + 2 * m, at=t + 2 * m, reason='busy');"
+        "s.claim('radio', t - m, node='a', make_up=True);"  # a make-up that never started
+        "os._exit(0)"
+    )
+    subprocess.run([sys.executable, "-c", code, opener.where], check=True, timeout=60)
+    store = opener()
+    ended = T0 + timedelta(minutes=5)
+    marked = store.mark_interrupted(ended)
+    deadline = time.monotonic() + 20
+    while marked < 2 and time.monotonic() < deadline:  # PostgreSQL: until it drops the session
+        time.sleep(0.1)
+        marked += store.mark_interrupted(ended)
+    assert marked == 2
+    assert store.mark_interrupted(ended) == 0  # each is recorded once
+
+    by_slot = {run.scheduled_at: run for run in store.runs("radio")}
+    assert len(by_slot) == 3, by_slot
+    never_started = by_slot[T0]
+    assert never_started.status is RunStatus.FAILED
+    assert never_started.error == INTERRUPTED
+    assert never_started.trigger == "schedule"
+    assert never_started.ended_at == ended
+    assert "node a stopped after claiming" in (never_started.summary or "")
+    cut_short = by_slot[T0 + timedelta(minutes=1)]
+    assert (cut_short.status, cut_short.error) == (RunStatus.FAILED, INTERRUPTED)
+    assert by_slot[T0 + timedelta(minutes=2)].status is RunStatus.SKIPPED
+    # The fire time stays claimed (nobody runs it as a regular run again)...
+    assert store.claim("radio", T0) is False
+    # ... and the make-up that never started is void: the one make-up can still be claimed.
+    assert store.claim("radio", T0 - timedelta(minutes=1), make_up=True) is True
+    assert store.claim("radio", T0 - timedelta(minutes=1), make_up=True) is False
+
+
+def test_a_live_process_s_pending_claim_is_left_alone(store: StateStore) -> None:
+    assert store.claim("radio", T0, node="a") is True
+    assert store.mark_interrupted(T0) == 0  # claimed a moment ago by this live process
+    assert store.runs("radio") == []
+    # Stopping without its runs (a daemon's cold stop): the pending claim is recorded too.
+    assert store.mark_interrupted(T0, own=True) == 1
+    [run] = store.runs("radio")
+    assert (run.scheduled_at, run.error) == (T0, INTERRUPTED)
