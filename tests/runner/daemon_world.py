@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import pytest
 import yaml
 
-from runner.state import RunRecord, open_state
+from runner.state import RunRecord, open_state, postgres_token_store
 from runner.testing import FakeSpotify
 
 JOBS_DIR = Path(__file__).resolve().parent / "test_jobs_dir"
@@ -298,6 +298,16 @@ class World:
         """Kills every daemon still running."""
         for proc in self.daemons:
             proc.kill()
+
+
+def postgres_refresh_token(url: str, account: str = "default") -> str | None:
+    """The refresh token the state database at `url` holds for `account`, if any."""
+    store = postgres_token_store(url, account)
+    try:
+        stored = store.load()
+    finally:
+        store.close()  # type: ignore[attr-defined]
+    return None if stored is None else stored.refresh_token
 
 
 def every(seconds: int | str, job: str = "counter", **more: Any) -> dict[str, Any]:

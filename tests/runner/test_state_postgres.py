@@ -13,11 +13,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from daemon_world import World, every
+from daemon_world import World, every, postgres_refresh_token
 
 from runner.config import load_config_text
 from runner.errors import ConfigError
-from runner.state import StateError, open_postgres, open_state, postgres_token_store
+from runner.state import StateError, open_postgres, open_state
 from runner.state.postgres import SCHEMA_VERSION, PostgresStateStore, safe_url
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -121,13 +121,7 @@ def test_run_job_and_history_use_the_configured_database(world: World, postgres_
     assert run.trigger == "manual"
     assert not (world.state_dir / "state.sqlite3").exists()
     # The token too: adopted from the config into the database, no token file anywhere.
-    token_store = postgres_token_store(postgres_url, "default")
-    try:
-        stored = token_store.load()
-    finally:
-        token_store.close()  # type: ignore[attr-defined]
-    assert stored is not None
-    assert stored.refresh_token == world.refresh_token
+    assert postgres_refresh_token(postgres_url) == world.refresh_token
     assert list(world.state_dir.rglob("token.json")) == []
     history = world.cli("history", "tick")
     assert history.returncode == 0, history.stderr
