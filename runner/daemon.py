@@ -8,6 +8,7 @@ reported and the old one keeps running. systemd hears about all of it through sd
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -529,6 +530,10 @@ class Daemon:
         """Takes the lead when free, notices losing it, and makes up interrupted runs."""
         leadership = self.leadership
         assert leadership is not None
+        # Runs still going, or ended while the database was out of reach, are this daemon's
+        # again (and recorded) as soon as it answers. Out of reach: the leadership check says so.
+        with contextlib.suppress(RunnerError):
+            self.state.flush()
         was_leading = leadership.leading
         try:
             leading = leadership.try_lead()

@@ -44,6 +44,7 @@ from runner.logs import RedactingFilter
 from runner.runlog import RunLog, RunLogCapture
 from runner.spotify import RequestObserver, make_client, spotify_error_message
 from runner.state import RunRecord, RunStatus, StateError, StateStore, open_store
+from runner.state.contract import StateUnreachable
 from runner.tokens import TokenManager
 
 log = logging.getLogger("runner.execution")
@@ -258,17 +259,13 @@ class Executor:
                 # the caller hears of it (exit 2 for `run-job`), rather than left "running".
                 broken = exc
                 status, summary, error, retry_after = RunStatus.FAILED, None, str(exc), None
-            if status is RunStatus.RATE_LIMITED:
-                # Every job waits (this process's and the daemon's, across restarts).
-                now = self.now()
-                untimed = retry_after is None  # Spotify said not for how long
-                hold = record_hold(self.state, now, retry_after)
-                retry_after = max(0.0, (hold.until - now).total_seconds())
-                if untimed:
-                    waits = format_duration(timedelta(seconds=round(retry_after)))
-                    error = f"{error}; every job waits {waits}"
-            elif status is RunStatus.OK:
-                clear_after_success(self.state, self.now())
+            try:
+                retry_after, error = self._hold_after(status, retry_after, error)
+            except StateUnreachable as exc:
+                # The run's own end is what matters now: the store keeps it until it is back.
+                # (After a success the hold would only have been cleared early: no loss.)
+                if status is RunStatus.RATE_LIMITED:
+                    log.warning("%s: the rate-limit hold is not recorded: %s", job.name, exc)
             record = self.state.finish_run(
                 run_id, status, ended_at=self.now(), summary=summary, error=error
             )
@@ -296,6 +293,23 @@ class Executor:
         if broken is not None:
             raise broken
         return replace(outcome, log_tail=runlog.tail())
+
+    def _hold_after(
+        self, status: RunStatus, retry_after: float | None, error: str | None
+    ) -> tuple[float | None, str | None]:
+        """The app-wide rate-limit hold after a run: set by a 429, cleared by a success."""
+        if status is RunStatus.RATE_LIMITED:
+            # Every job waits (this process's and the daemon's, across restarts).
+            now = self.now()
+            untimed = retry_after is None  # Spotify said not for how long
+            hold = record_hold(self.state, now, retry_after)
+            retry_after = max(0.0, (hold.until - now).total_seconds())
+            if untimed:
+                waits = format_duration(timedelta(seconds=round(retry_after)))
+                error = f"{error}; every job waits {waits}"
+        elif status is RunStatus.OK:
+            clear_after_success(self.state, self.now())
+        return retry_after, error
 
     def _execute(
         self,

@@ -113,6 +113,8 @@ class NotifyService:
                 log_tail=log_tail,
             )
             self._send(messages)
+        except RunnerError as exc:  # the state database is out of reach: its outage memory
+            log.warning("%s: could not work out its notifications: %s", record.job, exc)
         except Exception:  # notifications must never take a run or the daemon down
             log.exception("%s: could not work out its notifications", record.job)
 

@@ -196,6 +196,19 @@ class StateStore(Protocol):
         """Remembers `value` under `key`; None forgets it."""
         ...
 
+    def flush(self) -> None:
+        """Reconnects when the database went out of reach, and writes what was kept meanwhile.
+
+        A backend that can lose its server (PostgreSQL) keeps a run's end, log and job state
+        that could not be written, answering for them as if written, and writes them once the
+        database answers again (any call does; the daemon calls this on every tick). SQLite
+        has nothing to do.
+
+        Raises:
+            StateError: the database still cannot be reached.
+        """
+        ...
+
     def close(self) -> None:
         """Releases the store; further calls fail."""
         ...
@@ -205,6 +218,10 @@ class StateError(RunnerError):
     """The state database cannot be used (newer version, corrupt, locked, disk full, read-only)."""
 
     exit_code = EXIT_USAGE
+
+
+class StateUnreachable(StateError):
+    """The state database cannot be reached just now (a server down, a network cut)."""
 
 
 def aware(value: datetime) -> datetime:

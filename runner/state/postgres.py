@@ -11,11 +11,13 @@ the default SQLite set-up neither needs it installed nor pays for importing it.
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -28,11 +30,14 @@ from runner.state.contract import (
     RunRecord,
     RunStatus,
     StateError,
+    StateUnreachable,
     aware,
+    clip_log,
     clip_text,
+    job_state_json,
     record_from_row,
 )
-from runner.state.sql import SqlStore
+from runner.state.sql import SAVE_JOB_STATE, SqlStore
 
 SCHEMA_VERSION = 4
 # How long connecting may take before the store reports the server unreachable.
@@ -146,7 +151,8 @@ def connect(url: str, password: str | None = None, *, purpose: str = "") -> psyc
             application_name=f"spotify-runner{' ' + purpose if purpose else ''}",
         )
     except psycopg.Error as exc:
-        raise StateError(
+        kind = StateUnreachable if isinstance(exc, psycopg.OperationalError) else StateError
+        raise kind(
             f"cannot connect to the state database {safe_url(url)}: {_first_line(exc)}: check "
             "that PostgreSQL is running and reachable, and state.url / state.password_file"
         ) from None
@@ -198,6 +204,11 @@ class PostgresStateStore(SqlStore):
         self._lock_pending = " FOR UPDATE SKIP LOCKED"
         self._closed = False
         self._db: psycopg.Connection | None = None
+        # Runs going, as started (to answer for one whose end cannot be written), and the ends
+        # (and logs) written while the database was out of reach, to write once it is back.
+        self._going: dict[int, RunRecord] = {}
+        self._kept_runs: dict[int, _Unwritten] = {}
+        self._kept_states: dict[tuple[str, str], tuple[str, datetime]] = {}
         with self._lock:
             self._db = self._connect()
 
@@ -268,9 +279,8 @@ class PostgresStateStore(SqlStore):
             fix = "state.url points at a read-only server (a replica?): use the primary"
         else:
             fix = "check the database"
-        return StateError(
-            f"cannot {doing} the state database {self.where}: {_first_line(exc)}: {fix}"
-        )
+        kind = StateUnreachable if isinstance(exc, psycopg.OperationalError) else StateError
+        return kind(f"cannot {doing} the state database {self.where}: {_first_line(exc)}: {fix}")
 
     def _connection(self) -> psycopg.Connection:
         """The open connection, reconnecting one the server or network broke (caller locks)."""
@@ -280,7 +290,53 @@ class PostgresStateStore(SqlStore):
             log.warning("the connection to the state database %s broke: reconnecting", self.where)
             self._db.close()
             self._db = self._connect()
+        if self._kept_runs or self._kept_states:
+            self._write_kept(self._db)
         return self._db
+
+    def _write_kept(self, db: psycopg.Connection) -> None:
+        """Writes the run ends kept while the database was out of reach (caller locks)."""
+        with db.transaction():
+            for run_id, kept in list(self._kept_runs.items()):
+                if kept.end is not None:
+                    status, ended_at, summary, error = kept.end
+                    done = db.execute(
+                        "UPDATE runs SET status = %s, ended_at = %s, summary = %s, error = %s"
+                        " WHERE id = %s AND status = 'running'",
+                        (status, ended_at, summary, error, run_id),
+                    ).rowcount
+                    if not done:
+                        # Another daemon found it orphaned meanwhile (our session was gone) and
+                        # recorded it as interrupted, which its make-up went by: that stays.
+                        note = clip_text(f"ended {status} on this node while the database was out")
+                        db.execute(
+                            "UPDATE runs SET summary = %s WHERE id = %s AND summary IS NULL",
+                            (note, run_id),
+                        )
+                        log.warning(
+                            "run %d ended %s while the state database %s was out of reach, but "
+                            "another daemon had recorded it as interrupted meanwhile: that stays",
+                            run_id,
+                            status,
+                            self.where,
+                        )
+                if kept.log is not None:
+                    db.execute(
+                        "UPDATE runs SET log = %s WHERE id = %s", (clip_log(kept.log), run_id)
+                    )
+            for (account, job), (text, saved_at) in self._kept_states.items():
+                db.execute(
+                    SAVE_JOB_STATE.replace("?", "%s").encode(), (account, job, text, saved_at)
+                )
+        log.warning(
+            "the state database %s is back: recorded what was kept meanwhile (the end of %d "
+            "run(s), the state of %d job(s))",
+            self.where,
+            len(self._kept_runs),
+            len(self._kept_states),
+        )
+        self._kept_runs.clear()
+        self._kept_states.clear()
 
     @contextmanager
     def _transaction(self, doing: str = "write to") -> Iterator[psycopg.Cursor[Any]]:
@@ -354,7 +410,13 @@ class PostgresStateStore(SqlStore):
             assert found is not None
             self._settle_claim(cur, found[0], account, job, scheduled_at)
             self._prune(cur, account, job)
-        return int(found[0])
+        run_id = int(found[0])
+        self._going[run_id] = RunRecord(
+            id=run_id, account=account, job=job, scheduled_at=_utc(scheduled_at),
+            started_at=aware(started_at), ended_at=None, status=RunStatus.RUNNING, summary=None,
+            error=None, attempt=attempt, dry_run=dry_run, trigger=trigger,
+        )  # fmt: skip
+        return run_id
 
     def finish_run(
         self,
@@ -371,16 +433,81 @@ class PostgresStateStore(SqlStore):
             KeyError: no run has this id (pruned, or never recorded).
         """
         values = (RunStatus(status).value, aware(ended_at), clip_text(summary), clip_text(error))
-        with self._transaction() as cur:
-            cur.execute(
-                f"UPDATE runs SET status = %s, ended_at = %s, summary = %s, error = %s"
-                f" WHERE id = %s RETURNING {RUN_COLUMNS}".encode(),
-                (*values, run_id),
+        try:
+            with self._transaction() as cur:
+                cur.execute(
+                    f"UPDATE runs SET status = %s, ended_at = %s, summary = %s, error = %s"
+                    f" WHERE id = %s RETURNING {RUN_COLUMNS}".encode(),
+                    (*values, run_id),
+                )
+                row = cur.fetchone()
+        except StateUnreachable as exc:
+            going = self._going.pop(run_id, None)
+            if going is None:
+                raise
+            with self._lock:
+                self._kept_runs.setdefault(run_id, _Unwritten()).end = values
+            log.error(
+                "%s: run %d ended (%s) but the state database cannot be reached: its end is kept "
+                "here and recorded when it is back (%s)",
+                going.job,
+                run_id,
+                values[0],
+                exc,
             )
-            row = cur.fetchone()
+            return replace(
+                going, ended_at=values[1], status=RunStatus(status), summary=values[2],
+                error=values[3],
+            )  # fmt: skip
+        self._going.pop(run_id, None)
         if row is None:
             raise KeyError(f"no run with id {run_id}")
         return _record(row)
+
+    def save_job_state(self, job: str, state: Mapping[str, Any], account: str = "default") -> None:
+        """Replaces the job's saved state; kept here while the database is out of reach.
+
+        Raises:
+            TypeError: a value JSON cannot hold; the message names where it is.
+        """
+        try:
+            super().save_job_state(job, state, account)
+        except StateUnreachable as exc:
+            text = job_state_json(job, state)
+            with self._lock:
+                self._kept_states[(account, job)] = (text, datetime.now(UTC))
+            log.error(
+                "%s: its state cannot be saved, the state database cannot be reached: it is kept "
+                "here and saved when it is back (%s)",
+                job,
+                exc,
+            )
+
+    def load_job_state(self, job: str, account: str = "default") -> dict[str, Any]:
+        """The job's saved state (the one kept here, while it waits to be written)."""
+        with self._lock:
+            kept = self._kept_states.get((account, job))
+        if kept is not None:
+            found: dict[str, Any] = json.loads(kept[0])
+            return found
+        return super().load_job_state(job, account)
+
+    def save_run_log(self, run_id: int, text: str) -> None:
+        """Keeps a run's log lines with its row; kept here while the database is out of reach.
+
+        Raises:
+            KeyError: no run has this id.
+        """
+        with self._lock:
+            kept = self._kept_runs.get(run_id)
+            if kept is not None:  # its end waits too: both are written together
+                kept.log = text
+                return
+        try:
+            super().save_run_log(run_id, text)
+        except StateUnreachable:
+            with self._lock:
+                self._kept_runs.setdefault(run_id, _Unwritten()).log = text
 
     def record_skipped(
         self,
@@ -447,12 +574,34 @@ class PostgresStateStore(SqlStore):
             )
             return cur.rowcount + self._end_dead_claims(cur, ended, alive.__contains__)
 
+    def flush(self) -> None:
+        """Reconnects (re-taking the owner lock) and writes what was kept; see `StateStore`."""
+        with self._lock, self._translated("reach"):
+            self._connection().execute("SELECT 1")
+
     def close(self) -> None:
         """Closes the connection (ending this store's owner lock); further calls fail."""
         with self._lock:
+            if (self._kept_runs or self._kept_states) and not self._closed:
+                log.error(
+                    "the state database %s was still out of reach at the stop: not recorded: "
+                    "the end of run(s) %s (they will show as interrupted), the state of job(s) "
+                    "%s (their next run starts from the state saved before)",
+                    self.where,
+                    ", ".join(map(str, sorted(self._kept_runs))) or "none",
+                    ", ".join(sorted(job for _, job in self._kept_states)) or "none",
+                )
             self._closed = True
             if self._db is not None:
                 self._db.close()
+
+
+@dataclass
+class _Unwritten:
+    """What could not be written of one run while the database was out of reach."""
+
+    end: tuple[str, datetime, str | None, str | None] | None = None
+    log: str | None = None
 
 
 def _opt(value: datetime | None) -> datetime | None:

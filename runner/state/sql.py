@@ -30,6 +30,12 @@ CLAIMS_KEPT = timedelta(days=31)
 
 log = logging.getLogger("runner.state")
 
+SAVE_JOB_STATE = (
+    "INSERT INTO job_state (account, job, state, updated_at) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT (account, job) DO UPDATE SET state = excluded.state,"
+    " updated_at = excluded.updated_at"
+)
+
 # A run recorded for a fire time settles this process's claim of it (see `_settle_claim`).
 _SETTLE = (
     "UPDATE claims SET run_id = ? WHERE account = ? AND job = ? AND scheduled_at = ?"
@@ -198,12 +204,7 @@ class SqlStore:
             TypeError: a value JSON cannot hold; the message names where it is.
         """
         text = job_state_json(job, state)
-        self._write(
-            "INSERT INTO job_state (account, job, state, updated_at) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (account, job) DO UPDATE SET state = excluded.state,"
-            " updated_at = excluded.updated_at",
-            (account, job, text, self._stamp(datetime.now(UTC))),
-        )
+        self._write(SAVE_JOB_STATE, (account, job, text, self._stamp(datetime.now(UTC))))
 
     def claim(
         self,

@@ -487,6 +487,9 @@ class SqliteStateStore(SqlStore):
             never_started = self._end_dead_claims(cur, ended, alive)
         return len(stale) + never_started
 
+    def flush(self) -> None:
+        """Nothing to do: a file does not go out of reach, and nothing is kept back."""
+
     def close(self) -> None:
         """Closes the connection; further calls raise sqlite3.ProgrammingError."""
         with self._lock:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -20,7 +21,7 @@ from daemon_world import World, every, free_port, wait_for
 
 from runner.config import load_config
 from runner.errors import ConfigError
-from runner.state import RunRecord
+from runner.state import INTERRUPTED, RunRecord, RunStatus
 from runner.state.postgres import PostgresStateStore
 
 ACTIVE = "is now the active daemon"
@@ -93,10 +94,10 @@ def relay(postgres_url: str) -> Iterator[Relay]:
     found.cut()
 
 
-def _runs(url: str) -> list[RunRecord]:
+def _runs(url: str, job: str = "tick") -> list[RunRecord]:
     store = PostgresStateStore(url, readonly=True)
     try:
-        return store.runs("tick", limit=1000)
+        return store.runs(job, limit=1000)
     finally:
         store.close()
 
@@ -150,3 +151,92 @@ def test_grace_is_range_checked(world: World) -> None:
     with pytest.raises(ConfigError) as raised:
         load_config(path)
     assert "state.grace" in str(raised.value)
+
+
+def test_a_run_that_ends_while_the_database_is_unreachable_is_recorded_once_it_is_back(
+    world: World, postgres_url: str, relay: Relay
+) -> None:
+    url = _through(postgres_url, relay.port)
+    world.write_config(
+        {"slow": every(5, job="slow", options={"seconds": 3})},
+        state={"url": url, "node": "a", "grace": "30s"},
+    )
+    daemon = world.daemon()
+    daemon.wait_log(ACTIVE, timeout=30)
+    going = wait_for(
+        lambda: [r for r in _runs(postgres_url, "slow") if r.ended_at is None],
+        timeout=30,
+        what="a run going",
+    )[0]
+    relay.cut()  # the run goes on; its end cannot be written now
+    log = daemon.wait_log("slow: ok", timeout=15)
+    assert "Traceback" not in log
+    kept = next(line for line in log.splitlines() if f"run {going.id} " in line)
+    assert "cannot be reached" in kept, kept
+    assert "recorded when it is back" in kept, kept
+    time.sleep(1)
+    relay.open()
+    # Recorded as it ended, once the database answers again: not left "running", not interrupted.
+    ended = wait_for(
+        lambda: [r for r in _runs(postgres_url, "slow") if r.id == going.id and r.ended_at],
+        timeout=30,
+        what="the run's end recorded",
+    )[0]
+    assert ended.status.value == "ok", ended
+    assert ended.error is None
+    assert ended.summary == "slept 3s as alice"
+    assert ended.ended_at is not None
+    assert ended.ended_at < datetime.now(UTC)
+    store = PostgresStateStore(postgres_url, readonly=True)
+    try:
+        assert "slept 3s as alice" in (store.run_log(going.id) or "")
+    finally:
+        store.close()
+    assert "Traceback" not in daemon.stderr()
+
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("orphaned", [False, True], ids=["alone", "marked-by-another"])
+def test_the_store_keeps_what_it_cannot_write_and_writes_it_once_the_database_is_back(
+    postgres_url: str, relay: Relay, orphaned: bool
+) -> None:
+    mine = PostgresStateStore(_through(postgres_url, relay.port))
+    other = PostgresStateStore(postgres_url)  # the other daemon of the pair, still connected
+    try:
+        run_id = mine.start_run("slow", scheduled_at=T0, started_at=T0)
+        mine.save_job_state("slow", {"seen": 1})
+        relay.cut()
+        record = mine.finish_run(
+            run_id, RunStatus.OK, ended_at=T0 + timedelta(seconds=3), summary="done"
+        )
+        assert (record.id, record.status, record.summary) == (run_id, RunStatus.OK, "done")
+        assert record.ended_at == T0 + timedelta(seconds=3)
+        mine.save_run_log(run_id, "INFO job.slow: done\n")
+        mine.save_job_state("slow", {"seen": 2})
+        assert mine.load_job_state("slow") == {"seen": 2}  # what it kept, not what is stored
+        assert other.load_job_state("slow") == {"seen": 1}
+        if orphaned:
+            # Our session is gone with the cut: the other daemon finds the run orphaned.
+            wait_for(lambda: other.mark_interrupted(T0 + timedelta(seconds=5)), timeout=20,
+                     what="the other daemon marking the run interrupted")  # fmt: skip
+        relay.open()
+        if orphaned:
+            assert mine.last_run("slow") is not None  # any use writes what was kept, first
+        else:
+            mine.flush()  # what the daemon calls on every tick
+        found = other.get_run(run_id)
+        assert found is not None
+        if orphaned:
+            assert (found.status, found.error) == (RunStatus.FAILED, INTERRUPTED)
+            assert found.summary == "ended ok on this node while the database was out"
+        else:
+            assert (found.status, found.summary, found.error) == (RunStatus.OK, "done", None)
+            assert found.ended_at == T0 + timedelta(seconds=3)
+        assert other.run_log(run_id) == "INFO job.slow: done\n"
+        assert other.load_job_state("slow") == {"seen": 2}
+        assert other.mark_interrupted(T0 + timedelta(minutes=1)) == 0
+    finally:
+        mine.close()
+        other.close()
