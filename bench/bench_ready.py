@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from runner.demo import free_port
+from runner.testing.ports import free_port
 
 REPEAT = 5
 TARGET = 0.6

@@ -463,7 +463,7 @@ def notify(session: Session, send_test: bool) -> None:
 
     results = deliver_test(urls, timeout=config.notify.timeout.total_seconds())
     for name, ok in results:
-        click.echo(f"{name}: {'delivered' if ok else 'NOT delivered'}")
+        _echo(f"{name}: {'delivered' if ok else 'NOT delivered'}")
     sys.exit(EXIT_OK if all(ok for _, ok in results) else EXIT_JOB_FAILED)
 
 
@@ -525,7 +525,26 @@ def main(argv: list[str] | None = None) -> None:
         code = exc.exit_code
     except KeyboardInterrupt:
         code = 130
+    except OSError as exc:
+        if not _in_output(exc):
+            raise  # not the output: a bug, where a traceback is what helps
+        # The output itself was refused (a full disk, a closed pipe) in a write not made
+        # through `_echo`: click's own `--help`, say. One line, as `_echo` would.
+        _silence_stdout()
+        click.echo(f"error: cannot write the output: {describe_os_error(exc)}", err=True)
+        code = OutputError.exit_code
     sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+def _in_output(exc: BaseException) -> bool:
+    """True when `exc` came from writing the command's output (click's `echo`)."""
+    tb = exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_name == "echo" and tb.tb_frame.f_globals.get("__name__") == "click.utils":
+            return True
+        tb = tb.tb_next
+    return False
 
 
 def _silence_stdout() -> None:

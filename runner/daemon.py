@@ -82,6 +82,13 @@ MAKE_UP_SUFFIX = "@make-up"
 # How far back in a job's history a new active daemon looks for interrupted runs to make up.
 MAKE_UP_LOOKBACK = 20
 MANUAL_SUFFIX = "@manual"
+# What starts the runs of each kind of APScheduler job (by its id's suffix).
+_TRIGGERS = (
+    (RETRY_SUFFIX, "retry"),
+    (CATCH_UP_SUFFIX, "catch_up"),
+    (MAKE_UP_SUFFIX, "catch_up"),
+    (MANUAL_SUFFIX, "manual"),
+)
 # Not a job: job names cannot start with "@".
 HEARTBEAT_ID = "@heartbeat"
 
@@ -700,7 +707,7 @@ class Daemon:
             reason = (
                 f"Spotify rate-limited this app until {until:%Y-%m-%d %H:%M:%S %Z} ({hold.reason})"
             )
-            self._skipped(job, scheduled_at or self._slot_for(name, trigger), reason)
+            self._skipped(job, scheduled_at or self._slot_for(name, trigger), reason, trigger)
             return
         busy = self._busy.setdefault(name, threading.Lock())
         catching_up = trigger == "catch_up" and self.leadership is not None
@@ -736,6 +743,7 @@ class Daemon:
                 job,
                 scheduled_at or self._slot_for(name, trigger),
                 "the previous run is still going",
+                trigger,
             )
             return
         with self._inflight_cv:
@@ -774,7 +782,13 @@ class Daemon:
                 self._inflight_cv.notify_all()
             self.notifier.status(self._status_text())
 
-    def _skipped(self, job: LoadedJob, scheduled_at: datetime | None, reason: str) -> RunRecord:
+    def _skipped(
+        self,
+        job: LoadedJob,
+        scheduled_at: datetime | None,
+        reason: str,
+        trigger: str = "schedule",
+    ) -> RunRecord:
         """Records a run that did not happen, with the reason, and tells whoever watches runs."""
         record = self.state.record_skipped(
             job.name,
@@ -782,6 +796,7 @@ class Daemon:
             at=self.now(),
             reason=reason,
             account=job.config.account,
+            trigger=trigger,
         )
         log.warning("%s: skipped, %s", job.name, reason)
         self._finished(record, final=True)
@@ -880,6 +895,8 @@ class Daemon:
         name = str(event.job_id).split("@", 1)[0]
         if name not in self.jobs:
             return  # the heartbeat: a missed beat is what liveness measures, not a run
+        kind = str(event.job_id)[len(name) :]
+        trigger = next((t for suffix, t in _TRIGGERS if kind.startswith(suffix)), "schedule")
         times = getattr(event, "scheduled_run_times", None) or [event.scheduled_run_time]
         reason = (
             "the previous run is still going"
@@ -890,7 +907,7 @@ class Daemon:
         exact = self._exact.get(name)
         slot = slot_of(exact, times[-1]) if exact is not None else times[-1]
         try:
-            self._skipped(self.jobs[name], slot, reason)
+            self._skipped(self.jobs[name], slot, reason, trigger)
         except RunnerError as exc:
             log.error("%s: %s", name, exc)
         except Exception:
@@ -898,6 +915,7 @@ class Daemon:
             log.exception("%s: recording the skipped run failed", name)
 
     def _status_text(self) -> str:
+        """systemd's STATUS= line: what needs the user first, then the next run."""
         if self.leadership is not None and not self.leadership.leading:
             return f"node {self.config.state.node} standing by (another daemon is active)"
         upcoming = [
@@ -905,9 +923,16 @@ class Daemon:
             for job in self.scheduler.get_jobs()
             if job.next_run_time is not None and job.id != HEARTBEAT_ID
         ]
+        prefix = self._attention()
         if not upcoming:
-            return "no runs scheduled"
+            # What needs attention is said even with nothing scheduled (all jobs paused, say).
+            return f"{prefix}no runs scheduled"
         when, name = min(upcoming)
+        local = when.astimezone(self.config.tzinfo())
+        return f"{prefix}next run: {name} at {local:%Y-%m-%d %H:%M:%S %Z}"
+
+    def _attention(self) -> str:
+        """The status line's warnings (authorization, unsaved tokens, database, rate limit)."""
         waiting = [name for name, tokens in self.tokens.items() if tokens.needs_auth]
         prefix = ""
         if waiting == [DEFAULT_ACCOUNT]:
@@ -929,8 +954,7 @@ class Daemon:
         if hold is not None:
             until = hold.until.astimezone(self.config.tzinfo())
             prefix += f"rate-limited until {until:%H:%M:%S} ({hold.reason}); "
-        local = when.astimezone(self.config.tzinfo())
-        return f"{prefix}next run: {name} at {local:%Y-%m-%d %H:%M:%S %Z}"
+        return prefix
 
     # -- signals and the main loop --------------------------------------------------------------
 

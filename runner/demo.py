@@ -15,7 +15,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,7 @@ from typing import Any
 import yaml
 
 from runner.testing import FakeSpotify
+from runner.testing.ports import free_port
 from runner.testing.spinitron import FakeSpinitron
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.yaml"
@@ -35,14 +35,6 @@ OTHER = "bob"
 OTHER_JOB = "bob-liked"
 # How long the demo may run past its --seconds while a job has not finished its first run yet.
 EXTRA_WAIT = 60.0
-
-
-def free_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _say(text: str) -> None:

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import yaml
 
-from runner.demo import free_port
 from runner.testing import FakeSpotify
+from runner.testing.ports import free_port
 from runner.testing.postgres import scratch_database, unreachable_reason
 
 ACTIVE = "is now the active daemon"

@@ -213,7 +213,12 @@ class Executor:
         if holder is not None:
             reason = f"not run: it is already running in {holder}"
             skipped = self.state.record_skipped(
-                job.name, scheduled_at=scheduled_at, at=started, reason=reason, account=self.account
+                job.name,
+                scheduled_at=scheduled_at,
+                at=started,
+                reason=reason,
+                account=self.account,
+                trigger=trigger,
             )
             # Not logged here: `run-job` prints its own one-line refusal, the daemon logs it.
             return RunOutcome(

@@ -115,8 +115,12 @@ class StateStore(Protocol):
         at: datetime,
         reason: str,
         account: str = "default",
+        trigger: str = "schedule",
     ) -> RunRecord:
-        """Records a run that did not happen (overlap, missed) with the reason as its summary."""
+        """Records a run that did not happen (overlap, missed) with the reason as its summary.
+
+        `trigger` is what would have started it (`schedule`, `retry`, `catch_up`, `manual`).
+        """
         ...
 
     def last_run(self, job: str, account: str = "default") -> RunRecord | None:

@@ -517,14 +517,18 @@ class PostgresStateStore(SqlStore):
         at: datetime,
         reason: str,
         account: str = "default",
+        trigger: str = "schedule",
     ) -> RunRecord:
-        """Records a run that did not happen (overlap, missed) with the reason as its summary."""
+        """Records a run that did not happen (overlap, missed) with the reason as its summary.
+
+        `trigger` is what would have started it (`schedule`, `retry`, `catch_up`, `manual`).
+        """
         when = aware(at)
         with self._transaction() as cur:
             cur.execute(
                 f"INSERT INTO runs (account, job, scheduled_at, started_at, ended_at, status,"
                 f" summary, attempt, dry_run, trigger) VALUES (%s, %s, %s, %s, %s, %s, %s, 1,"
-                f" FALSE, 'schedule') RETURNING {RUN_COLUMNS}".encode(),
+                f" FALSE, %s) RETURNING {RUN_COLUMNS}".encode(),
                 (
                     account,
                     job,
@@ -533,6 +537,7 @@ class PostgresStateStore(SqlStore):
                     when,
                     RunStatus.SKIPPED.value,
                     clip_text(reason),
+                    trigger,
                 ),
             )
             row = cur.fetchone()

@@ -430,8 +430,12 @@ class SqliteStateStore(SqlStore):
         at: datetime,
         reason: str,
         account: str = "default",
+        trigger: str = "schedule",
     ) -> RunRecord:
-        """Records a run that did not happen (overlap, missed) with the reason as its summary."""
+        """Records a run that did not happen (overlap, missed) with the reason as its summary.
+
+        `trigger` is what would have started it (`schedule`, `retry`, `catch_up`, `manual`).
+        """
         when = _ts(at)
         with self._transaction() as cur:
             cur.execute(
@@ -445,7 +449,7 @@ class SqliteStateStore(SqlStore):
                     when,
                     RunStatus.SKIPPED.value,
                     clip_text(reason),
-                    "schedule",
+                    trigger,
                 ),
             )
             row = cur.execute(

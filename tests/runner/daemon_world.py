@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ import yaml
 
 from runner.state import RunRecord, open_state, postgres_token_store
 from runner.testing import FakeSpotify
+from runner.testing.ports import free_port
 
 JOBS_DIR = Path(__file__).resolve().parent / "test_jobs_dir"
 BROWSER = f"{sys.executable} -m runner.testing.browser %s"
@@ -37,14 +37,6 @@ _SCRUB = (
 )
 
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def wait_for(check: Callable[[], T], timeout: float = 30.0, what: str = "condition") -> T:

@@ -21,16 +21,11 @@ from runner.config import SpotifyConfig
 from runner.errors import AuthError, AuthorizationNeeded, RateLimited, TransientError
 from runner.spotify import make_client, spotify_error_message
 from runner.testing import FakeSpotify, Fault
+from runner.testing.ports import free_port
 from runner.tokens import ClientRejected, TokenManager, TokenStore
 
 SCOPES = ("playlist-modify-private", "user-library-read")
 BROWSER = f"{sys.executable} -m runner.testing.browser %s"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def config(fake: FakeSpotify, **changes: object) -> SpotifyConfig:

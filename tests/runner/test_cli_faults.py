@@ -213,11 +213,13 @@ def test_auth_with_a_port_out_of_range_exits_2_in_one_line(world: World, port: s
     assert "1<=x<=65535" in line
 
 
-def test_jobs_into_a_full_output_exits_2_in_one_line(world: World) -> None:
+# `jobs` writes through the CLI's own output; `--help` and `--version` are click's own writes.
+@pytest.mark.parametrize("args", [["jobs"], ["--help"], ["--version"], ["auth", "--help"]])
+def test_output_into_a_full_disk_exits_2_in_one_line(world: World, args: list[str]) -> None:
     world.write_config(JOBS)
     with open("/dev/full", "w") as full:
         done = subprocess.run(
-            [sys.executable, "-m", "runner", "-c", str(world.config_path), "jobs"],
+            [sys.executable, "-m", "runner", "-c", str(world.config_path), *args],
             stdout=full,
             stderr=subprocess.PIPE,
             text=True,

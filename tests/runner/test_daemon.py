@@ -6,6 +6,7 @@ two, then polls the run history (the daemon's own SQLite file) with a deadline.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -482,3 +483,21 @@ def test_a_transient_failure_is_retried_later_as_the_same_scheduled_run(world: W
     assert first.error == "Spotify answered HTTP 503 to GET /v1/me/playlists after 3 attempts"
     assert (second.status, second.attempt, second.trigger) == (RunStatus.OK, 2, "retry")
     assert second.scheduled_at == first.scheduled_at
+
+
+def test_the_status_line_says_what_needs_attention_even_with_nothing_scheduled(
+    world: World, notify_socket: tuple[socket.socket, str]
+) -> None:
+    sock, path = notify_socket
+    # Not authorized, and its only job disabled: nothing is scheduled, but the user must act.
+    world.write_config({"tick": every(1, enabled=False)}, grant=False)
+    daemon = world.daemon(env={"NOTIFY_SOCKET": path})
+    deadline = time.monotonic() + 30
+    ready = ""
+    while "READY=1" not in ready.splitlines() and time.monotonic() < deadline:
+        with contextlib.suppress(TimeoutError):
+            ready = sock.recv(4096).decode()
+    status = next(line for line in ready.splitlines() if line.startswith("STATUS="))
+    assert status == "STATUS=needs authorization; no runs scheduled"
+    daemon.send(signal.SIGTERM)
+    assert daemon.wait() == 0

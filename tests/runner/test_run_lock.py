@@ -36,6 +36,8 @@ def test_run_job_beside_the_daemon_running_it_is_refused_and_recorded(world: Wor
     refused = [r for r in world.runs("slow") if r.summary and "already running in" in r.summary]
     assert len(refused) == 1
     assert refused[0].status is RunStatus.SKIPPED
+    # A refused `run-job` is a manual run: never a schedule's slot (nor a catch-up's anchor).
+    assert (refused[0].trigger, refused[0].scheduled_at) == ("manual", None)
     # Never two runs of the job at once: each run started after the previous one ended.
     world.wait_runs("slow", lambda rs: sum(r.status is RunStatus.OK for r in rs) >= 2, 30)
     ran = sorted(

@@ -147,6 +147,12 @@ def test_a_skipped_run_is_recorded_with_its_reason(store: StateStore) -> None:
     assert record.summary == "previous run still going"
     assert record.started_at == record.ended_at == T0 + timedelta(seconds=1)
     assert store.last_run("radio") == record
+    assert record.trigger == "schedule"
+    retry = store.record_skipped(
+        "radio", scheduled_at=T0, at=T0 + timedelta(seconds=2), reason="held", trigger="retry"
+    )
+    assert store.last_run("radio") == retry
+    assert retry.trigger == "retry"
 
 
 def test_last_scheduled_at_counts_every_status_but_not_manual_runs(
