@@ -43,7 +43,9 @@ from runner.pause import is_paused
 from runner.schedule import (
     FAILOVER_GAP,
     MISFIRE_GRACE_TIME,
+    Plan,
     failover_gap,
+    lost_to_authorization,
     misfire_grace_time,
     missed_fire_time,
     next_fire_times,
@@ -82,15 +84,21 @@ MAKE_UP_SUFFIX = "@make-up"
 # How far back in a job's history a new active daemon looks for interrupted runs to make up.
 MAKE_UP_LOOKBACK = 20
 MANUAL_SUFFIX = "@manual"
+# The one late run of the fire time a missing authorization cost, once the account is
+# authorized again.
+AUTHORIZED_SUFFIX = "@authorized"
 # What starts the runs of each kind of APScheduler job (by its id's suffix).
 _TRIGGERS = (
     (RETRY_SUFFIX, "retry"),
     (CATCH_UP_SUFFIX, "catch_up"),
     (MAKE_UP_SUFFIX, "catch_up"),
+    (AUTHORIZED_SUFFIX, "catch_up"),
     (MANUAL_SUFFIX, "manual"),
 )
 # Not a job: job names cannot start with "@".
 HEARTBEAT_ID = "@heartbeat"
+# Not a signal: wakes the main loop when an account has just been authorized again.
+_WAKE = 0
 
 
 class Daemon:
@@ -119,6 +127,11 @@ class Daemon:
         self.notifier = notifier or Notifier()
         self.now = now
         self._signals: queue.SimpleQueue[int] = queue.SimpleQueue()
+        # Accounts just authorized again, told by their token managers' threads; the main loop
+        # makes up what the missing authorization cost.
+        self._authorized: queue.SimpleQueue[str] = queue.SimpleQueue()
+        # The (job, fire time) make-ups after an authorization that are scheduled or running.
+        self._lost_pending: set[tuple[str, datetime]] = set()
         self._old_handlers: dict[int, Any] = {}
         self._stopping = threading.Event()
         self._busy: dict[str, threading.Lock] = {}
@@ -306,7 +319,13 @@ class Daemon:
             account,
             spend_when_unwritable=_SPEND_WHEN_UNWRITABLE,
             session_factory=self.metrics.token_sessions(account),
+            on_authorized=self._on_authorized,
         )
+
+    def _on_authorized(self, account: str) -> None:
+        """From a token manager (any thread, maybe holding its lock): only hands it on."""
+        self._authorized.put(account)
+        self._signals.put(_WAKE)
 
     def _make_executors(self) -> None:
         # A `run-job` refused because this daemon runs the job names it by `holder`.
@@ -414,29 +433,7 @@ class Daemon:
         )
         if gap_since is not None:
             self._fill_gap(job, gap_since, last, caught_up_at)
-        if decided.trigger is None or decided.exact is None:
-            # A one-off that already ran (or whose time is past) is not run again by a restart;
-            # the catch-up below still runs a missed one once.
-            self._exact.pop(job.name, None)
-            if self.scheduler.get_job(job.name) is not None:
-                self.scheduler.remove_job(job.name)
-        else:
-            self._exact[job.name] = decided.exact
-            self.scheduler.add_job(
-                self._fire,
-                decided.trigger,
-                args=[job.name],
-                id=job.name,
-                name=job.name,
-                replace_existing=True,
-                # catch_up jobs: no limit, so a run due while the machine slept happens once on
-                # wake-up (coalesced); others: APScheduler's 1 s default would drop runs that
-                # merely waited for a worker.
-                misfire_grace_time=misfire_grace_time(job.config.catch_up),
-                # Active/standby: a fire time that waits its turn behind a catch-up or make-up
-                # (see _fire_checked) must not make APScheduler drop the next one.
-                max_instances=1 if self.leadership is None else 2,
-            )
+        self._set_trigger(job, decided)
         if decided.catch_up is not None:
             log.info("%s: missed its run at %s; catching up once now", job.name, decided.catch_up)
             self.scheduler.add_job(
@@ -447,6 +444,32 @@ class Daemon:
                 id=job.name + CATCH_UP_SUFFIX,
                 replace_existing=True,
             )
+
+    def _set_trigger(self, job: LoadedJob, decided: Plan) -> None:
+        """Schedules the job's regular runs as `decided` says (replacing what was scheduled)."""
+        if decided.trigger is None or decided.exact is None:
+            # A one-off that already ran (or whose time is past) is not run again by a restart;
+            # the catch-up still runs a missed one once.
+            self._exact.pop(job.name, None)
+            if self.scheduler.get_job(job.name) is not None:
+                self.scheduler.remove_job(job.name)
+            return
+        self._exact[job.name] = decided.exact
+        self.scheduler.add_job(
+            self._fire,
+            decided.trigger,
+            args=[job.name],
+            id=job.name,
+            name=job.name,
+            replace_existing=True,
+            # catch_up jobs: no limit, so a run due while the machine slept happens once on
+            # wake-up (coalesced); others: APScheduler's 1 s default would drop runs that
+            # merely waited for a worker.
+            misfire_grace_time=misfire_grace_time(job.config.catch_up),
+            # Active/standby: a fire time that waits its turn behind a catch-up or make-up
+            # (see _fire_checked) must not make APScheduler drop the next one.
+            max_instances=1 if self.leadership is None else 2,
+        )
 
     def _fill_gap(
         self,
@@ -508,6 +531,110 @@ class Daemon:
             with self._inflight_cv:
                 self._making_up[name] -= 1
 
+    # -- after a re-authorization ---------------------------------------------------------------
+
+    def _catch_up_authorized(self) -> None:
+        """Makes up, once each, the fire times that accounts just authorized again lost.
+
+        In the main loop: a token manager only says which account (from its own thread); the
+        history is read, and the make-ups scheduled, here.
+        """
+        accounts: set[str] = set()
+        while True:
+            try:
+                accounts.add(self._authorized.get_nowait())
+            except queue.Empty:
+                break
+        for account in sorted(accounts):
+            try:
+                self._schedule_lost(account)
+            except RunnerError as exc:
+                log.error(
+                    "account %s: cannot look for the runs its authorization cost: %s", account, exc
+                )
+            except Exception:  # the main loop must outlive it
+                log.exception(
+                    "account %s: looking for the runs its authorization cost failed", account
+                )
+
+    def _schedule_lost(self, account: str) -> None:
+        """Schedules, for now, the make-up of each of the account's jobs' lost fire time."""
+        if self._stopping.is_set() or account not in self.tokens:
+            return
+        if self.leadership is not None and not self.leadership.leading:
+            return  # the active daemon makes them up; a standby schedules nothing
+        log.info("account %s is authorized again", account)
+        for job in self.jobs.values():
+            if job.config.account != account:
+                continue
+            slot = self._lost_slot(job)
+            if slot is None:
+                continue
+            with self._inflight_cv:
+                if (job.name, slot) in self._lost_pending:
+                    continue  # authorized twice in a row: its make-up is on its way already
+                self._lost_pending.add((job.name, slot))
+            try:
+                self._make_up_lost(job, slot)
+            except BaseException:
+                with self._inflight_cv:
+                    self._lost_pending.discard((job.name, slot))
+                raise
+
+    def _make_up_lost(self, job: LoadedJob, slot: datetime) -> None:
+        now = self.now()
+        tz = self.config.tzinfo()
+        if job.config.schedule.every is not None:
+            # What a restart would schedule after this run: the grid goes on one interval after
+            # it (never two runs in a row), as after any catch-up.
+            decided = plan(job.config.schedule, tz, now=now, last_scheduled=slot, caught_up_at=now)
+            self._set_trigger(job, decided)
+        self.scheduler.add_job(
+            self._fire_lost,
+            DateTrigger(now, timezone=tz),
+            args=[job.name, slot],
+            id=f"{job.name}{AUTHORIZED_SUFFIX}{slot.isoformat()}",
+            replace_existing=True,
+            misfire_grace_time=None,
+        )
+
+    def _lost_slot(self, job: LoadedJob) -> datetime | None:
+        """The fire time of `job` that a missing authorization cost, if it is to run now."""
+        if not job.config.enabled or is_paused(self.state, job.name, job.config.account):
+            return None
+        return lost_to_authorization(
+            self.state,
+            job.name,
+            job.config.account,
+            exact=self._exact.get(job.name),
+            now=self.now(),
+        )
+
+    def _fire_lost(self, name: str, slot: datetime) -> None:
+        """The make-up of `slot`, decided again as it starts: a regular run may have come since."""
+        try:
+            job = self.jobs.get(name)
+            if job is None or self._lost_slot(job) != slot:
+                return
+            log.info(
+                "%s: its run for %s waited for the authorization of account %s; running it now",
+                name,
+                slot,
+                job.config.account,
+            )
+            # A pair's regular run claimed this fire time already: the make-up claims it anew,
+            # once, so that two daemons never both make it up.
+            self._fire(
+                name, trigger="catch_up", scheduled_at=slot, make_up=self.leadership is not None
+            )
+        except RunnerError as exc:
+            log.error("%s: %s", name, exc)
+        except Exception:
+            log.exception("%s: the run machinery failed", name)
+        finally:
+            with self._inflight_cv:
+                self._lost_pending.discard((name, slot))
+
     # -- leadership (state on PostgreSQL) ------------------------------------------------------
 
     def node_status(self) -> dict[str, Any]:
@@ -562,6 +689,8 @@ class Daemon:
         elif was_leading and not leading:
             log.warning("node %s stands by: another daemon may take over", self.config.state.node)
             self.scheduler.remove_all_jobs()
+            with self._inflight_cv:
+                self._lost_pending.clear()  # removed with the jobs, never to run here
         if leading and leadership.lost_at is None:
             self._make_up_interrupted()
         self.notifier.status(self._status_text())
@@ -1004,6 +1133,7 @@ class Daemon:
             self._check_authorizations()
             if self.leadership is not None and signum is None:
                 self._lead_tick()
+            self._catch_up_authorized()
             # The scheduler sleeps on the monotonic clock, which stops during suspend: a nudge
             # each tick makes it notice runs that came due while the machine slept.
             self.scheduler.wakeup()

@@ -32,6 +32,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.date import DateTrigger
 
 from runner.cron import CrontabTrigger
+from runner.state.contract import RunStatus
 
 # APScheduler's default misfire_grace_time of 1 s drops a run that starts more than a second
 # late, and the check happens in the worker thread: a run that waited for a free worker, or a
@@ -343,6 +344,43 @@ def slot_history(
         if record.scheduled_at == last and record.trigger == "catch_up":
             return last, record.started_at
     return last, None
+
+
+def lost_to_authorization(
+    state: RunHistory,
+    job: str,
+    account: str,
+    *,
+    exact: BaseTrigger | None,
+    now: datetime,
+) -> datetime | None:
+    """The job's latest fire time when it did not run for want of an authorization, or None.
+
+    That is the job's last slot when the newest run recorded for it ended `needs_auth`, no run
+    of the job (of any slot, manual ones too) has ended ok since, and the schedule (`exact`:
+    its trigger without jitter, None when nothing more is scheduled) has no fire time after it
+    up to `now`: once a later fire time has come, its own run stands for the job, and a
+    make-up of the older one would be a second run in a row. One fire time however many were
+    lost: the make-up is coalesced, like a restart's catch-up.
+    """
+    _require_aware(now, "now")
+    last = state.last_scheduled_at(job, account=account)
+    if last is None:
+        return None
+    runs = state.runs(job, limit=20, account=account)
+    of_slot = [record for record in runs if record.scheduled_at == last]
+    if not of_slot:
+        return None  # beyond the recent history: nothing to go by
+    newest = max(of_slot, key=lambda record: record.id)
+    if newest.status is not RunStatus.NEEDS_AUTH or newest.ended_at is None:
+        return None
+    if any(record.status is RunStatus.OK and record.id > newest.id for record in runs):
+        return None
+    if exact is not None:
+        later = next_fire_times(exact, last, 1)
+        if later and later[0] <= now:
+            return None
+    return last.astimezone(UTC)
 
 
 def missed_fire_time(

@@ -614,6 +614,11 @@ class TokenManager:
             token in memory and retrying the write (the daemon: its jobs keep running). False
             (a short command) refuses with `TokenStoreUnwritable` instead, so that nothing it
             could not save is spent.
+        on_authorized: called with the account's name each time it goes from needing
+            authorization to authorized (a new token in the store, or the store readable
+            again). Called from whichever thread noticed (the refresher, a run, a status
+            check), possibly holding this manager's lock: it must return at once and must not
+            wait on another thread.
     """
 
     def __init__(
@@ -631,8 +636,10 @@ class TokenManager:
         max_attempts: int = 3,
         timeout: float = 15.0,
         spend_when_unwritable: bool = False,
+        on_authorized: Callable[[str], None] | None = None,
     ) -> None:
         self._config = config
+        self._on_authorized = on_authorized
         self._store = store
         self.auth_command = auth_command
         self._clock = clock
@@ -737,38 +744,48 @@ class TokenManager:
             True when a different token was adopted (and `needs_auth` possibly cleared).
         """
         with self._lock:
-            self._signature = self._store.signature()
-            try:
-                stored = self._store.load()
-            except TokenStoreUnreadable as exc:
-                # Even with a token in memory: it cannot be refreshed without the store.
-                self._unreadable(exc)
-                return False
-            except AuthorizationNeeded as exc:
-                if self._token is None:
-                    self._reason = str(exc)
-                return False
-            if self._store_unreadable:
-                self._store_unreadable = False
-                self._log.info("can read the token store %s again", self._store.path)
-                if stored == self._token:
-                    self._reason = None
-                    self._wake.set()
-            if stored is None or stored == self._token:
-                return False
-            if stored.client_id != self._config.client_id:
-                return False
-            if stored.refresh_token == self._dead_refresh_token:
-                # Same dead token with a different access token: nothing to revive.
-                return False
-            self._token = stored
-            if self._reason is not None:
-                self._log.info("found a new Spotify authorization in %s", self._store.path)
-            self._reason = None
-            self._unsaved = None  # whoever replaced the store holds a newer authorization
-            self._dead_refresh_token = None
-            self._wake.set()
-            return True
+            needed = self._reason is not None
+            adopted = self._adopt_stored()
+            authorized = needed and self._reason is None
+        if authorized and self._on_authorized is not None:
+            # Once per return: `needed` is read under the same lock as the change it compares
+            # with. After this call's own hold of the lock (a caller, refresh(), may hold it).
+            self._on_authorized(self.account)
+        return adopted
+
+    def _adopt_stored(self) -> bool:
+        self._signature = self._store.signature()
+        try:
+            stored = self._store.load()
+        except TokenStoreUnreadable as exc:
+            # Even with a token in memory: it cannot be refreshed without the store.
+            self._unreadable(exc)
+            return False
+        except AuthorizationNeeded as exc:
+            if self._token is None:
+                self._reason = str(exc)
+            return False
+        if self._store_unreadable:
+            self._store_unreadable = False
+            self._log.info("can read the token store %s again", self._store.path)
+            if stored == self._token:
+                self._reason = None
+                self._wake.set()
+        if stored is None or stored == self._token:
+            return False
+        if stored.client_id != self._config.client_id:
+            return False
+        if stored.refresh_token == self._dead_refresh_token:
+            # Same dead token with a different access token: nothing to revive.
+            return False
+        self._token = stored
+        if self._reason is not None:
+            self._log.info("found a new Spotify authorization in %s", self._store.path)
+        self._reason = None
+        self._unsaved = None  # whoever replaced the store holds a newer authorization
+        self._dead_refresh_token = None
+        self._wake.set()
+        return True
 
     def _unreadable(self, exc: TokenStoreUnreadable) -> None:
         """Runs need authorization until the store is readable again; said once, at ERROR."""
@@ -777,6 +794,7 @@ class TokenManager:
             self._log.error("%s", reason)
         self._reason = reason
         self._store_unreadable = True
+        self._wake.set()
 
     # -- spotipy's interface -----------------------------------------------------------------
 
@@ -994,6 +1012,9 @@ class TokenManager:
             if error == "invalid_grant":
                 self._reason = "authorization expired or revoked"
                 self._dead_refresh_token = token.refresh_token
+                # The refresher may be asleep until the old token's expiry: from now on it
+                # looks for a new token in the store every few seconds instead.
+                self._wake.set()
                 self._log.error(
                     "Spotify refused the refresh token of account %s (%s): run '%s'",
                     self.account,

@@ -204,7 +204,8 @@ def callback() -> tuple[str, int]:
     return _render(
         "message.html",
         title="Authorized",
-        message=result.summary().splitlines()[0] + ": its jobs run again at their next run",
+        message=result.summary().splitlines()[0]
+        + ": its jobs run again; a scheduled run that waited for the authorization runs now",
     )
 
 

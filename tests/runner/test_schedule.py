@@ -5,9 +5,11 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.date import DateTrigger
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -21,6 +23,7 @@ from runner.schedule import (
     backoff_delay,
     build_trigger,
     failover_gap,
+    lost_to_authorization,
     misfire_grace_time,
     missed_fire_time,
     next_fire_times,
@@ -28,6 +31,7 @@ from runner.schedule import (
     retry_delay,
     slot_of,
 )
+from runner.state import RunStatus, StateStore, open_state
 
 BERLIN = ZoneInfo("Europe/Berlin")
 UTC_ZONE = ZoneInfo("UTC")
@@ -523,3 +527,64 @@ def test_no_failover_gap_for_a_new_job_a_one_off_or_a_gap_without_fire_times() -
         failover_gap(once, UTC, last_scheduled=last, caught_up_at=None, since=last, now=now) == []
     )
     assert failover_gap(two, UTC, last_scheduled=last, caught_up_at=None, since=now, now=now) == []
+
+
+# -- the fire time a missing authorization cost ---------------------------------------------------
+
+DAY = timedelta(days=1)
+T1 = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
+
+
+def record(
+    state: StateStore, status: RunStatus, slot: datetime | None, trigger: str = "schedule"
+) -> None:
+    run = state.start_run("daily", scheduled_at=slot, started_at=slot or T1, trigger=trigger)
+    if status is not RunStatus.RUNNING:
+        state.finish_run(run, status, ended_at=(slot or T1) + timedelta(seconds=1))
+
+
+def test_the_fire_time_lost_to_authorization_is_the_last_one_until_something_runs(
+    tmp_path: Path,
+) -> None:
+    grid = GridTrigger(T1, DAY)
+    now = T1 + timedelta(hours=5)
+    state = open_state(tmp_path)
+    try:
+
+        def lost(at: datetime = now, exact: BaseTrigger | None = grid) -> datetime | None:
+            return lost_to_authorization(state, "daily", "default", exact=exact, now=at)
+
+        assert lost() is None  # no history
+        record(state, RunStatus.OK, T1 - DAY)
+        record(state, RunStatus.NEEDS_AUTH, T1)
+        assert lost() == T1
+        # A later fire time has come: its own run stands for the job, not a make-up of T1.
+        assert lost(T1 + DAY) is None
+        assert lost(T1 + DAY, exact=None) == T1  # nothing more scheduled (a past one-off)
+        record(state, RunStatus.RUNNING, T1, "catch_up")
+        assert lost() is None  # being made up right now
+    finally:
+        state.close()
+
+
+@pytest.mark.parametrize(
+    ("status", "slot", "trigger"),
+    [
+        (RunStatus.OK, T1, "catch_up"),  # made up already
+        (RunStatus.SKIPPED, T1, "catch_up"),  # made up, and refused (a rate-limit hold)
+        (RunStatus.OK, None, "manual"),  # someone ran it by hand since
+    ],
+)
+def test_no_fire_time_is_lost_once_a_run_came_after_the_refused_one(
+    tmp_path: Path, status: RunStatus, slot: datetime | None, trigger: str
+) -> None:
+    state = open_state(tmp_path)
+    try:
+        record(state, RunStatus.NEEDS_AUTH, T1)
+        record(state, status, slot, trigger)
+        found = lost_to_authorization(
+            state, "daily", "default", exact=GridTrigger(T1, DAY), now=T1 + timedelta(hours=5)
+        )
+        assert found is None
+    finally:
+        state.close()

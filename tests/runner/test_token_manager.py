@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -337,6 +338,47 @@ def test_no_warning_long_before_death(
     with caplog.at_level(logging.WARNING, logger="runner.tokens"):
         tm.get_access_token()
     assert not caplog.records
+
+
+def test_on_authorized_hears_of_each_return_once_even_from_the_sleeping_refresher(
+    fake: FakeSpotify, tmp_path: Path, clock: Clock
+) -> None:
+    told: list[str] = []
+    tm = TokenManager(
+        cfg_for(fake, refresh_token=fake.grant()),
+        TokenStore(tmp_path, account="bob"),
+        clock=clock,
+        on_authorized=told.append,
+    )
+    tm.get_access_token()
+    other = TokenStore(tmp_path, account="bob")
+
+    def auth() -> None:  # `spotify-runner auth` in another process
+        old = other.load()
+        assert old is not None
+        other.save(replace(old, refresh_token=fake.grant(), authorized_at=clock.now))
+
+    auth()
+    tm.status()
+    assert told == []  # a new token while authorized is no return
+    tm.start()  # asleep until the token is due, an hour from now
+    try:
+        stored = other.load()
+        assert stored is not None
+        fake.revoke(stored.refresh_token)
+        with pytest.raises(AuthorizationNeeded):
+            tm.refresh(force=True)  # a run meets the revocation
+        auth()
+        # Nobody asks the manager: its own thread notices, within its 5-second look.
+        deadline = time.monotonic() + 10
+        while not told and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert told == ["bob"]
+        tm.status()
+        tm.reload_from_store()
+        assert told == ["bob"]
+    finally:
+        tm.stop()
 
 
 def test_nothing_stored_needs_auth(fake: FakeSpotify, tmp_path: Path, clock: Clock) -> None:
