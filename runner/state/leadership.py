@@ -90,6 +90,9 @@ class Leadership:
         # When this daemon last found the lead taken by another: a takeover soon after it is a
         # failover, whose gap the new active daemon makes good (`runner.schedule.failover_gap`).
         self.other_led_at: datetime | None = None
+        # When (monotonic) this daemon last could not reach the database to bid: a takeover
+        # soon after it follows an outage that the old active daemon may be coming back from.
+        self.unreachable_at: float | None = None
         # The schema (the leadership table) is the state store's to create.
         PostgresStateStore(url, password=password, readonly=True).close()
 
@@ -135,6 +138,7 @@ class Leadership:
                 (self.node, self.owner, since),
             )
         except psycopg.Error as exc:
+            self.unreachable_at = self._clock()
             if not quiet:
                 log.warning(
                     "cannot reach the state database %s to bid for the lead: %s",
