@@ -253,18 +253,15 @@ def test_after_an_outage_of_both_the_old_active_daemon_s_run_is_not_taken_for_or
     other = Relay((parts.hostname or "127.0.0.1", parts.port or 5432))
     other.open()
     try:
-        paths = []
-        for node, via in (("a", relay), ("b", other)):
-            world.write_config(
+        paths = [
+            world.write_node_config(
+                node,
                 {"slow": every(30, job="slow", catch_up=True, options={"seconds": 12})},
                 state={"url": _through(postgres_url, via.port), "node": node, "grace": "0s"},
                 http=False,
             )
-            text = world.config_path.read_text().replace(
-                str(world.state_dir), str(world.dir / node)
-            )
-            paths.append(world.dir / f"config-{node}.yaml")
-            paths[-1].write_text(text)
+            for node, via in (("a", relay), ("b", other))
+        ]
         old = world.daemon(config=paths[0])
         old.wait_log(ACTIVE, timeout=30)
         new = world.daemon(config=paths[1])
