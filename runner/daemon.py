@@ -14,6 +14,7 @@ import os
 import queue
 import signal
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from types import FrameType
@@ -146,6 +147,8 @@ class Daemon:
         # With state on PostgreSQL: this daemon's bid for the lead (None: SQLite, always active).
         self.leadership: Leadership | None = None
         self._made_up: set[tuple[str, datetime]] = set()
+        # Before this (monotonic), the runs of other daemons are not yet taken as orphaned.
+        self._orphans_after = 0.0
         # How many catch-ups or make-ups after a takeover each job has going or waiting.
         self._making_up: dict[str, int] = {}
         # One token manager and one executor per account: a revoked account stops only its
@@ -680,9 +683,7 @@ class Daemon:
                 self.config.state.node,
                 leadership.where,
             )
-            # What the old active daemon left (runs cut short, fire times claimed but never
-            # started) is history first, so the schedule below continues after it.
-            self._mark_interrupted()
+            self._took_lead_after_outage(leadership)
             gap_since = self._failover_since(leadership.other_led_at)
             for job in self.jobs.values():
                 self._schedule(job, catch_up=True, gap_since=gap_since)
@@ -703,6 +704,8 @@ class Daemon:
         time when it starts, so of all the daemons that ever see the interrupted run, one (the
         first to get to it) makes it up.
         """
+        if time.monotonic() < self._orphans_after:
+            return  # see _took_lead_after_outage
         try:
             self._mark_interrupted()
             for job in self.jobs.values():
@@ -710,6 +713,22 @@ class Daemon:
                     self._make_up(job)
         except RunnerError as exc:
             log.error("cannot check for interrupted runs: %s", exc)
+
+    def _took_lead_after_outage(self, leadership: Leadership) -> None:
+        """On taking the lead: what the old active daemon left is history first.
+
+        Its runs cut short and the fire times it claimed but never started are recorded at once
+        (so the schedule continues after them), unless this daemon could not reach the
+        database itself a moment ago: then the old active daemon may be alive and coming back
+        from the same outage, its runs still going or ended meanwhile. It gets two polls to
+        reconnect (re-taking its runs' owner lock and writing what it kept) before its runs
+        count as orphaned.
+        """
+        unreachable_at = leadership.unreachable_at
+        if unreachable_at is not None and time.monotonic() - unreachable_at < 5 * LEAD_POLL_SECONDS:
+            self._orphans_after = time.monotonic() + 2 * LEAD_POLL_SECONDS
+            return
+        self._mark_interrupted()
 
     def _mark_interrupted(self) -> None:
         marked = self.state.mark_interrupted(self.now())

@@ -26,17 +26,9 @@ from datetime import UTC, datetime
 import psycopg
 
 from runner.state.contract import StateError
-from runner.state.postgres import PostgresStateStore, safe_url
+from runner.state.postgres import PostgresStateStore, connect, safe_url
 
 LEADER_LOCK = 0x5352_0003
-# Connection settings that make a dead peer show within seconds rather than TCP's minutes.
-_KEEPALIVE = {
-    "keepalives": 1,
-    "keepalives_idle": 3,
-    "keepalives_interval": 1,
-    "keepalives_count": 3,
-    "tcp_user_timeout": 5000,
-}
 
 log = logging.getLogger("runner.leadership")
 
@@ -90,6 +82,9 @@ class Leadership:
         # When this daemon last found the lead taken by another: a takeover soon after it is a
         # failover, whose gap the new active daemon makes good (`runner.schedule.failover_gap`).
         self.other_led_at: datetime | None = None
+        # When (monotonic) this daemon last could not reach the database to bid: a takeover
+        # soon after it follows an outage that the old active daemon may be coming back from.
+        self.unreachable_at: float | None = None
         # The schema (the leadership table) is the state store's to create.
         PostgresStateStore(url, password=password, readonly=True).close()
 
@@ -102,14 +97,12 @@ class Leadership:
         return self.leading_since is not None
 
     def _connect(self) -> psycopg.Connection:
-        return psycopg.connect(
-            self.url,
-            password=self._password,
-            autocommit=True,
-            connect_timeout=5,
-            application_name="spotify-runner leadership",
-            **_KEEPALIVE,  # type: ignore[arg-type]
-        )
+        # TCP settings on both ends (see runner.state.postgres): the server drops a vanished
+        # daemon's session, and so its lock, within seconds, and the standby takes over.
+        try:
+            return connect(self.url, self._password, purpose="leadership", timeout=5)
+        except StateError as exc:
+            raise psycopg.OperationalError(str(exc)) from None
 
     def try_lead(self) -> bool:
         """Takes the lead if nobody holds it; True when this daemon leads now."""
@@ -135,6 +128,7 @@ class Leadership:
                 (self.node, self.owner, since),
             )
         except psycopg.Error as exc:
+            self.unreachable_at = self._clock()
             if not quiet:
                 log.warning(
                     "cannot reach the state database %s to bid for the lead: %s",

@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
 from runner.state.contract import (
     INTERRUPTED,
@@ -140,15 +141,56 @@ def safe_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
-def connect(url: str, password: str | None = None, *, purpose: str = "") -> psycopg.Connection:
+# A peer that vanishes without a word (power cut, network cut) must show within seconds, on both
+# ends: the client's TCP settings make this process notice, and the session's own settings make
+# the server end the session, and with it the advisory locks it holds (the lead, the runs' owner,
+# a token row's lock), instead of keeping them for TCP's default two hours.
+KEEPALIVE_IDLE = 3
+KEEPALIVE_INTERVAL = 1
+KEEPALIVE_COUNT = 3
+USER_TIMEOUT_MS = 5000
+_CLIENT_TCP = {
+    "keepalives": 1,
+    "keepalives_idle": KEEPALIVE_IDLE,
+    "keepalives_interval": KEEPALIVE_INTERVAL,
+    "keepalives_count": KEEPALIVE_COUNT,
+    "tcp_user_timeout": USER_TIMEOUT_MS,
+}
+_SERVER_TCP = (
+    f"-c tcp_keepalives_idle={KEEPALIVE_IDLE} -c tcp_keepalives_interval={KEEPALIVE_INTERVAL}"
+    f" -c tcp_keepalives_count={KEEPALIVE_COUNT} -c tcp_user_timeout={USER_TIMEOUT_MS}"
+)
+
+
+def session_settings(url: str) -> dict[str, Any]:
+    """The connection parameters every session to the state database gets (see above).
+
+    The URL's own `options` (a search_path, say) are kept, before ours; settings the URL gives
+    for the client's TCP win over ours.
+    """
+    given = conninfo_to_dict(url)
+    own = given.get("options")
+    options = f"{own} {_SERVER_TCP}" if own else _SERVER_TCP
+    client = {key: value for key, value in _CLIENT_TCP.items() if key not in given}
+    return {**client, "options": options}
+
+
+def connect(
+    url: str,
+    password: str | None = None,
+    *,
+    purpose: str = "",
+    timeout: int = CONNECT_TIMEOUT,
+) -> psycopg.Connection:
     """An autocommit connection to `url`, or a one-line `StateError` that says what to do."""
     try:
         return psycopg.connect(
             url,
             password=password,
             autocommit=True,
-            connect_timeout=CONNECT_TIMEOUT,
+            connect_timeout=timeout,
             application_name=f"spotify-runner{' ' + purpose if purpose else ''}",
+            **session_settings(url),
         )
     except psycopg.Error as exc:
         kind = StateUnreachable if isinstance(exc, psycopg.OperationalError) else StateError

@@ -181,6 +181,20 @@ class World:
         self.config_path.write_text(yaml.safe_dump(data, sort_keys=False))
         return self.config_path
 
+    def write_node_config(
+        self, node: str, jobs: Mapping[str, Mapping[str, Any]], **top: Any
+    ) -> Path:
+        """The config of one node of a pair on this host: its own state_dir, `config-NODE.yaml`.
+
+        `top` is as for `write_config` (give `state={"url": ..., "node": node}` and an own HTTP
+        port or `http=False`: two nodes on one host are two daemons).
+        """
+        self.write_config(jobs, **top)
+        text = self.config_path.read_text().replace(str(self.state_dir), str(self.dir / node))
+        path = self.dir / f"config-{node}.yaml"
+        path.write_text(text)
+        return path
+
     # -- processes ---------------------------------------------------------------------------
 
     def cli(

@@ -240,3 +240,53 @@ def test_the_store_keeps_what_it_cannot_write_and_writes_it_once_the_database_is
     finally:
         mine.close()
         other.close()
+
+
+def test_after_an_outage_of_both_the_old_active_daemon_s_run_is_not_taken_for_orphaned(
+    world: World, postgres_url: str, relay: Relay
+) -> None:
+    # Each daemon reaches the database through its own relay. Both lose it; the standby's comes
+    # back first and it takes the lead; the old active daemon's comes back a moment later, its
+    # long run still going. That run is not interrupted (it is not orphaned: its daemon lives),
+    # so it is neither recorded as interrupted nor made up: it ends, once, as it really did.
+    parts = urlsplit(postgres_url)
+    other = Relay((parts.hostname or "127.0.0.1", parts.port or 5432))
+    other.open()
+    try:
+        paths = [
+            world.write_node_config(
+                node,
+                {"slow": every(30, job="slow", catch_up=True, options={"seconds": 12})},
+                state={"url": _through(postgres_url, via.port), "node": node, "grace": "0s"},
+                http=False,
+            )
+            for node, via in (("a", relay), ("b", other))
+        ]
+        old = world.daemon(config=paths[0])
+        old.wait_log(ACTIVE, timeout=30)
+        new = world.daemon(config=paths[1])
+        new.wait_log("spotify-runner started", timeout=30)
+        going = wait_for(
+            lambda: [r for r in _runs(postgres_url, "slow") if r.ended_at is None],
+            timeout=40,
+            what="the old active daemon's run going",
+        )[0]
+        relay.cut()
+        other.cut()
+        old.wait_log("stands by", timeout=20)  # grace 0s: it steps down at once
+        time.sleep(2)
+        other.open()
+        new.wait_log(ACTIVE, timeout=20)
+        time.sleep(0.5)
+        relay.open()  # the old active daemon is back within its next poll
+        ended = wait_for(
+            lambda: [r for r in _runs(postgres_url, "slow") if r.id == going.id and r.ended_at],
+            timeout=30,
+            what="the long run's end",
+        )[0]
+        assert (ended.status.value, ended.error) == ("ok", None), ended
+        time.sleep(5)  # a make-up, were there one, would have started by now
+        assert not [r for r in _runs(postgres_url, "slow") if r.trigger == "catch_up"]
+        assert "Traceback" not in old.stderr() + new.stderr()
+    finally:
+        other.cut()

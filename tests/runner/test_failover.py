@@ -46,18 +46,15 @@ def running_since(url: str, seen: set[int]) -> Callable[[], list[RunRecord]]:
 
 def configs(world: World, url: str) -> list[Path]:
     """Two configs alike but for the node name, state_dir and HTTP port (two nodes on one host)."""
-    paths = []
-    for node in ("a", "b"):
-        world.write_config(
+    return [
+        world.write_node_config(
+            node,
             {JOB: every(2, job="slow", catch_up=True, options={"seconds": 0.5})},
             state={"url": url, "node": node},
             http={"listen": f"127.0.0.1:{free_port()}"},  # each node serves its own /healthz
         )
-        text = world.config_path.read_text().replace(str(world.state_dir), str(world.dir / node))
-        path = world.dir / f"config-{node}.yaml"
-        path.write_text(text)
-        paths.append(path)
-    return paths
+        for node in ("a", "b")
+    ]
 
 
 def test_ten_failovers_run_every_fire_time_once(world: World, postgres_url: str) -> None:

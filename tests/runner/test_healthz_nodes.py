@@ -22,15 +22,12 @@ def _health(port: int) -> tuple[int, dict[str, Any]]:
 
 
 def _pair_config(world: World, url: str, node: str, port: int) -> Path:
-    world.write_config(
+    return world.write_node_config(
+        node,
         {"tick": every("1h")},
         state={"url": url, "node": node},
         http={"listen": f"127.0.0.1:{port}"},
     )
-    text = world.config_path.read_text().replace(str(world.state_dir), str(world.dir / node))
-    path = world.dir / f"config-{node}.yaml"
-    path.write_text(text)
-    return path
 
 
 def test_the_active_and_the_standby_say_so_on_healthz(world: World, postgres_url: str) -> None:

@@ -23,16 +23,13 @@ SECONDS = 120.0
 
 
 def _node_config(world: World, url: str, node: str) -> Path:
-    world.write_config(
+    return world.write_node_config(
+        node,
         {"tick": every(1, job="hello")},
         scopes=(),
         state={"url": url, "node": node},
         http={"listen": f"127.0.0.1:{free_port()}"},
     )
-    text = world.config_path.read_text().replace(str(world.state_dir), str(world.dir / node))
-    path = world.dir / f"config-{node}.yaml"
-    path.write_text(text)
-    return path
 
 
 def test_both_daemons_alive_for_two_minutes_never_spend_a_token_twice(
