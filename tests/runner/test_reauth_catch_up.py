@@ -173,16 +173,15 @@ def test_reauthorize_on_the_status_page_runs_the_lost_fire_time_now(world: World
 def test_on_a_pair_the_active_daemon_alone_makes_the_lost_fire_time_up(
     world: World, postgres_url: str
 ) -> None:
-    paths = []
-    for node in ("a", "b"):
-        world.write_config(
+    paths = [
+        world.write_node_config(
+            node,
             {"daily": DAILY},
             state={"url": postgres_url, "node": node},
             http={"listen": f"127.0.0.1:{free_port()}"},
         )
-        text = world.config_path.read_text().replace(str(world.state_dir), str(world.dir / node))
-        paths.append(world.dir / f"config-{node}.yaml")
-        paths[-1].write_text(text)
+        for node in ("a", "b")
+    ]
     lost = seed(world, "daily", state=PostgresStateStore(postgres_url))
     assert world.refresh_token is not None
     world.fake.revoke(world.refresh_token)
