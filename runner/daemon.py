@@ -1224,10 +1224,11 @@ class Daemon:
         self._make_executors()
         self.notify.reconfigure(config)
         self.jobs = jobs
-        for name in set(old) - set(jobs):
-            for suffix in ("", RETRY_SUFFIX, CATCH_UP_SUFFIX, MANUAL_SUFFIX, MAKE_UP_SUFFIX):
-                if self.scheduler.get_job(name + suffix) is not None:
-                    self.scheduler.remove_job(name + suffix)
+        gone = set(old) - set(jobs)
+        for scheduled in self.scheduler.get_jobs():
+            # Its regular runs, and any retry, catch-up, make-up or manual run still to come.
+            if str(scheduled.id).split("@", 1)[0] in gone:
+                scheduled.remove()
         for name, job in jobs.items():
             if name not in old or old[name].config != job.config:
                 if not job.config.enabled and self.scheduler.get_job(name) is not None:

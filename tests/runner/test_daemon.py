@@ -501,3 +501,20 @@ def test_the_status_line_says_what_needs_attention_even_with_nothing_scheduled(
     assert status == "STATUS=needs authorization; no runs scheduled"
     daemon.send(signal.SIGTERM)
     assert daemon.wait() == 0
+
+
+def test_sighup_removing_a_job_stops_its_runs_and_keeps_the_others(world: World) -> None:
+    world.write_config({"tick": every(1), "tock": every(1, job="limited")})
+    daemon = world.daemon()
+    daemon.wait_started()
+    world.wait_runs("tock", lambda rs: ok_runs(rs) >= 1, what="a run of tock")
+    world.write_config({"tick": every(1)})
+    daemon.send(signal.SIGHUP)
+    daemon.wait_log("reloaded: 1 job(s), removed tock")
+    time.sleep(1.5)  # a run that had started before the reload may still end
+    after = len(world.runs("tock"))
+    before_tick = ok_runs(world.runs("tick"))
+    world.wait_runs("tick", lambda rs: ok_runs(rs) >= before_tick + 2, what="tick going on")
+    assert len(world.runs("tock")) == after  # nothing of tock was started since
+    daemon.send(signal.SIGTERM)
+    assert daemon.wait() == 0
