@@ -285,6 +285,7 @@ class Daemon:
         if self.leadership is None:
             for job in self.jobs.values():
                 self._schedule(job, catch_up=True)
+            self._make_up_lost_offline()
         self._install_signals()
         self.scheduler.start()
         if self.leadership is not None:
@@ -560,18 +561,27 @@ class Daemon:
                     "account %s: looking for the runs its authorization cost failed", account
                 )
 
-    def _schedule_lost(self, account: str) -> None:
-        """Schedules, for now, the make-up of each of the account's jobs' lost fire time."""
+    def _schedule_lost(self, account: str, *, authorized_after: float | None = None) -> None:
+        """Schedules, for now, the make-up of each of the account's jobs' lost fire time.
+
+        `authorized_after`: at start (or on taking the lead), only the fire times whose refusal
+        came before this authorization was given (Unix time): the user re-authorized while no
+        daemon ran. A refusal after it means the stored authorization is the one that failed.
+        """
         if self._stopping.is_set() or account not in self.tokens:
             return
         if self.leadership is not None and not self.leadership.leading:
             return  # the active daemon makes them up; a standby schedules nothing
-        log.info("account %s is authorized again", account)
+        if authorized_after is None:
+            log.info("account %s is authorized again", account)
         for job in self.jobs.values():
             if job.config.account != account:
                 continue
             slot = self._lost_slot(job)
-            if slot is None:
+            if slot is None or (
+                authorized_after is not None
+                and not self._refused_before(job, slot, authorized_after)
+            ):
                 continue
             with self._inflight_cv:
                 if (job.name, slot) in self._lost_pending:
@@ -583,6 +593,34 @@ class Daemon:
                 with self._inflight_cv:
                     self._lost_pending.discard((job.name, slot))
                 raise
+
+    def _refused_before(self, job: LoadedJob, slot: datetime, authorized_at: float) -> bool:
+        """Whether the fire time's newest run was refused before `authorized_at` (Unix time)."""
+        runs = self.state.runs(job.name, limit=20, account=job.config.account)
+        of_slot = [run for run in runs if run.scheduled_at == slot and run.ended_at is not None]
+        if not of_slot:
+            return False
+        refused = max(of_slot, key=lambda run: run.id)
+        assert refused.ended_at is not None
+        return refused.ended_at.timestamp() < authorized_at
+
+    def _make_up_lost_offline(self) -> None:
+        """At start, or on taking the lead: fire times lost to an authorization given meanwhile.
+
+        An account re-authorized while no daemon ran (`auth` with the service stopped) has no
+        moment for `on_authorized` to report: the make-ups are decided from the history here.
+        """
+        for account, tokens in self.tokens.items():
+            try:
+                # Not `needs_auth`: a refused token is not known refused until it is next used.
+                authorized_at = tokens.status().authorized_at
+                if authorized_at is None:
+                    continue  # nothing stored: `on_authorized` reports the `auth` to come
+                self._schedule_lost(account, authorized_after=authorized_at)
+            except RunnerError as exc:
+                log.error(
+                    "account %s: cannot look for the runs its authorization cost: %s", account, exc
+                )
 
     def _make_up_lost(self, job: LoadedJob, slot: datetime) -> None:
         now = self.now()
@@ -687,6 +725,7 @@ class Daemon:
             gap_since = self._failover_since(leadership.other_led_at)
             for job in self.jobs.values():
                 self._schedule(job, catch_up=True, gap_since=gap_since)
+            self._make_up_lost_offline()
         elif was_leading and not leading:
             log.warning("node %s stands by: another daemon may take over", self.config.state.node)
             self.scheduler.remove_all_jobs()

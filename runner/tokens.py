@@ -571,6 +571,7 @@ class AuthStatus:
         pkce: the token was issued through PKCE.
         unsaved: why the newest refresh token is held in memory only (the store refused it);
             None when the store is up to date. Needs attention: it is lost if the process ends.
+        authorized_at: when the user gave the authorization held (Unix time), or None.
     """
 
     needs_auth: bool
@@ -580,6 +581,7 @@ class AuthStatus:
     expires_at: float | None
     pkce: bool = False
     unsaved: str | None = None
+    authorized_at: float | None = None
 
 
 def refresh_lead(lifetime: float, margin: float) -> float:
@@ -713,6 +715,7 @@ class TokenManager:
                 expires_at=token.refresh_expires_at() if token else None,
                 pkce=token.pkce if token else False,
                 unsaved=self._unsaved_problem if self._unsaved is not None else None,
+                authorized_at=token.authorized_at if token else None,
             )
 
     def _lifetime(self, token: StoredToken) -> float:

@@ -214,3 +214,41 @@ def test_on_a_pair_the_active_daemon_alone_makes_the_lost_fire_time_up(
     ]
     assert logs[0].count(waited("daily", lost, "default")) == 1
     assert "waited for the authorization" not in logs[1]
+
+
+def test_an_authorization_given_while_no_daemon_ran_makes_the_lost_fire_time_up_at_start(
+    world: World,
+) -> None:
+    world.write_config({"daily": DAILY}, grant=False)
+    assert world.authorize().returncode == 0
+    lost = seed(world, "daily")
+    assert world.fake.revoke_user("alice") == 1
+    daemon = world.daemon()
+    daemon.wait_started()
+    refused = world.wait_runs("daily", lambda rs: len(rs) == 2)
+    assert shown(refused[1:]) == [("catch_up", RunStatus.NEEDS_AUTH, lost)]
+    stop(daemon)
+
+    # A restart with the same (refused) authorization makes nothing up: it would only fail again.
+    daemon = world.daemon()
+    daemon.wait_started()
+    time.sleep(3)
+    assert len(world.runs("daily")) == 2
+    stop(daemon)
+
+    # The user authorizes with the service stopped; the daemon makes that fire time up at start.
+    assert world.authorize().returncode == 0
+    daemon = world.daemon()
+    daemon.wait_started()
+    made_up = world.wait_runs("daily", lambda rs: len(rs) == 3, timeout=20, what="the make-up")
+    assert shown(made_up[2:]) == [("catch_up", RunStatus.OK, lost)]
+    log = stop(daemon)
+    assert waited("daily", lost, "default") + "; running it now" in log
+    assert "is authorized again" not in log  # nothing was re-authorized while it ran
+
+    # Once made up, later starts leave it be.
+    daemon = world.daemon()
+    daemon.wait_started()
+    time.sleep(3)
+    stop(daemon)
+    assert len(world.runs("daily")) == 3
