@@ -407,6 +407,10 @@ class PostgresStateStore(SqlStore):
     def _execute(self, cur: Any, sql: str, params: tuple[Any, ...]) -> Any:
         return cur.execute(sql.replace("?", "%s").encode(), params)
 
+    def _insert(self, cur: Any, sql: str, params: tuple[Any, ...]) -> int:
+        found = self._execute(cur, sql + " RETURNING id", params).fetchone()
+        return int(found[0])
+
     @contextmanager
     def _translated(self, doing: str) -> Iterator[None]:
         try:
@@ -429,30 +433,16 @@ class PostgresStateStore(SqlStore):
         dry_run: bool = False,
         account: str = "default",
     ) -> int:
-        """Records a run as RUNNING and returns its id."""
-        row = (
-            account,
+        """Records a run as RUNNING and returns its id (kept, to answer for its end)."""
+        run_id = super().start_run(
             job,
-            _opt(scheduled_at),
-            aware(started_at),
-            RunStatus.RUNNING.value,
-            attempt,
-            dry_run,
-            trigger,
-            self._owner,
+            scheduled_at=scheduled_at,
+            started_at=started_at,
+            attempt=attempt,
+            trigger=trigger,
+            dry_run=dry_run,
+            account=account,
         )
-        with self._transaction() as cur:
-            cur.execute(
-                "INSERT INTO runs (account, job, scheduled_at, started_at, status, attempt,"
-                " dry_run, trigger, owner) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
-                " RETURNING id",
-                row,
-            )
-            found = cur.fetchone()
-            assert found is not None
-            self._settle_claim(cur, found[0], account, job, scheduled_at)
-            self._prune(cur, account, job)
-        run_id = int(found[0])
         self._going[run_id] = RunRecord(
             id=run_id, account=account, job=job, scheduled_at=_utc(scheduled_at),
             started_at=aware(started_at), ended_at=None, status=RunStatus.RUNNING, summary=None,
@@ -551,52 +541,6 @@ class PostgresStateStore(SqlStore):
             with self._lock:
                 self._kept_runs.setdefault(run_id, _Unwritten()).log = text
 
-    def record_skipped(
-        self,
-        job: str,
-        *,
-        scheduled_at: datetime | None,
-        at: datetime,
-        reason: str,
-        account: str = "default",
-        trigger: str = "schedule",
-    ) -> RunRecord:
-        """Records a run that did not happen (overlap, missed) with the reason as its summary.
-
-        `trigger` is what would have started it (`schedule`, `retry`, `catch_up`, `manual`).
-        """
-        when = aware(at)
-        with self._transaction() as cur:
-            cur.execute(
-                f"INSERT INTO runs (account, job, scheduled_at, started_at, ended_at, status,"
-                f" summary, attempt, dry_run, trigger) VALUES (%s, %s, %s, %s, %s, %s, %s, 1,"
-                f" FALSE, %s) RETURNING {RUN_COLUMNS}".encode(),
-                (
-                    account,
-                    job,
-                    _opt(scheduled_at),
-                    when,
-                    when,
-                    RunStatus.SKIPPED.value,
-                    clip_text(reason),
-                    trigger,
-                ),
-            )
-            row = cur.fetchone()
-            assert row is not None
-            self._settle_claim(cur, row[0], account, job, scheduled_at)
-            self._prune(cur, account, job)
-        return _record(row)
-
-    def _prune(self, cur: psycopg.Cursor[Any], account: str, job: str) -> None:
-        # Runs still going are never pruned: their finish_run must find them.
-        cur.execute(
-            "DELETE FROM runs WHERE account = %s AND job = %s AND status != 'running' AND id <= ("
-            " SELECT id FROM runs WHERE account = %s AND job = %s"
-            " ORDER BY id DESC LIMIT 1 OFFSET %s)",
-            (account, job, account, job, self.keep_runs),
-        )
-
     def mark_interrupted(self, now: datetime, *, own: bool = False) -> int:
         """Ends as FAILED the runs left RUNNING by a process that no longer holds its session.
 
@@ -649,10 +593,6 @@ class _Unwritten:
 
     end: tuple[str, datetime, str | None, str | None] | None = None
     log: str | None = None
-
-
-def _opt(value: datetime | None) -> datetime | None:
-    return None if value is None else aware(value)
 
 
 def _utc(value: datetime | None) -> datetime | None:

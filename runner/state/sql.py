@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,6 +22,7 @@ from runner.state.contract import (
     RunStatus,
     StateError,
     clip_log,
+    clip_text,
     job_state_json,
     parse_job_state,
     record_from_row,
@@ -53,6 +55,7 @@ class SqlStore:
 
     where: str
     fix_tool: str
+    keep_runs: int
     # Who owns this store's runs and claims (a process, or a PostgreSQL owner lock).
     _owner: str
     # What locks the pending claims one `mark_interrupted` ends against another doing the same.
@@ -74,6 +77,106 @@ class SqlStore:
     def _execute(self, cur: Any, sql: str, params: tuple[Any, ...]) -> Any:
         """One statement written with `?` on the backend's cursor inside its transaction."""
         raise NotImplementedError
+
+    def _insert(self, cur: Any, sql: str, params: tuple[Any, ...]) -> int:
+        """One INSERT of a row into `runs`, written with `?`; returns the new row's id."""
+        raise NotImplementedError
+
+    def _transaction(self) -> AbstractContextManager[Any]:
+        """A write transaction (under the store's lock); yields its cursor."""
+        raise NotImplementedError
+
+    def _opt_stamp(self, value: datetime | None) -> Any:
+        return None if value is None else self._stamp(value)
+
+    # -- runs -------------------------------------------------------------------------------
+
+    def start_run(
+        self,
+        job: str,
+        *,
+        scheduled_at: datetime | None,
+        started_at: datetime,
+        attempt: int = 1,
+        trigger: str = "schedule",
+        dry_run: bool = False,
+        account: str = "default",
+    ) -> int:
+        """Records a run as RUNNING and returns its id."""
+        row = (
+            account,
+            job,
+            self._opt_stamp(scheduled_at),
+            self._stamp(started_at),
+            RunStatus.RUNNING.value,
+            attempt,
+            dry_run,
+            trigger,
+            self._owner,
+        )
+        with self._transaction() as cur:
+            run_id = self._insert(
+                cur,
+                "INSERT INTO runs (account, job, scheduled_at, started_at, status, attempt,"
+                " dry_run, trigger, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
+            self._settle_claim(cur, run_id, account, job, scheduled_at)
+            self._prune(cur, account, job)
+        return run_id
+
+    def record_skipped(
+        self,
+        job: str,
+        *,
+        scheduled_at: datetime | None,
+        at: datetime,
+        reason: str,
+        account: str = "default",
+        trigger: str = "schedule",
+    ) -> RunRecord:
+        """Records a run that did not happen (overlap, missed) with the reason as its summary.
+
+        `trigger` is what would have started it (`schedule`, `retry`, `catch_up`, `manual`).
+        """
+        when = self._stamp(at)
+        row = (
+            account,
+            job,
+            self._opt_stamp(scheduled_at),
+            when,
+            when,
+            RunStatus.SKIPPED.value,
+            clip_text(reason),
+            False,
+            trigger,
+        )
+        with self._transaction() as cur:
+            run_id = self._insert(
+                cur,
+                "INSERT INTO runs (account, job, scheduled_at, started_at, ended_at, status,"
+                " summary, attempt, dry_run, trigger) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
+                row,
+            )
+            found = self._execute(
+                cur, f"SELECT {RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)
+            ).fetchone()
+            self._settle_claim(cur, run_id, account, job, scheduled_at)
+            self._prune(cur, account, job)
+        return self._record(found)
+
+    def _prune(self, cur: Any, account: str, job: str) -> None:
+        """Keeps the newest `keep_runs` runs of the job and account.
+
+        Runs still going are never pruned: their finish_run must find them.
+        """
+        self._execute(
+            cur,
+            "DELETE FROM runs WHERE account = ? AND job = ? AND status != 'running' AND id <= ("
+            " SELECT id FROM runs WHERE account = ? AND job = ?"
+            " ORDER BY id DESC LIMIT 1 OFFSET ?)",
+            (account, job, account, job, self.keep_runs),
+        )
 
     def _record(self, row: tuple[Any, ...]) -> RunRecord:
         return record_from_row(row, self._time)
@@ -278,11 +381,11 @@ class SqlStore:
                 )
                 continue
             summary = f"node {node or '?'} stopped after claiming this fire time, before the run"
-            found = self._execute(
+            run_id = self._insert(
                 cur,
                 "INSERT INTO runs (account, job, scheduled_at, started_at, ended_at, status,"
                 " summary, error, attempt, dry_run, trigger, owner)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, 'schedule', ?) RETURNING id",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, 'schedule', ?)",
                 (
                     account,
                     job,
@@ -295,12 +398,12 @@ class SqlStore:
                     False,
                     owner,
                 ),
-            ).fetchone()
+            )
             self._execute(
                 cur,
                 "UPDATE claims SET run_id = ? WHERE account = ? AND job = ? AND scheduled_at = ?"
                 " AND kind = ?",
-                (found[0], *key),
+                (run_id, *key),
             )
             recorded += 1
         return recorded

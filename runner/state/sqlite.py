@@ -305,6 +305,11 @@ class SqliteStateStore(SqlStore):
     def _execute(self, cur: Any, sql: str, params: tuple[Any, ...]) -> Any:
         return cur.execute(sql, params)
 
+    def _insert(self, cur: Any, sql: str, params: tuple[Any, ...]) -> int:
+        run_id = cur.execute(sql, params).lastrowid
+        assert run_id is not None
+        return int(run_id)
+
     # -- the file's identity ----------------------------------------------------------------
 
     def _check_identity(self) -> None:
@@ -357,41 +362,6 @@ class SqliteStateStore(SqlStore):
 
     # -- runs -------------------------------------------------------------------------------
 
-    def start_run(
-        self,
-        job: str,
-        *,
-        scheduled_at: datetime | None,
-        started_at: datetime,
-        attempt: int = 1,
-        trigger: str = "schedule",
-        dry_run: bool = False,
-        account: str = "default",
-    ) -> int:
-        """Records a run as RUNNING and returns its id."""
-        row = (
-            account,
-            job,
-            _opt_ts(scheduled_at),
-            _ts(started_at),
-            RunStatus.RUNNING.value,
-            attempt,
-            int(dry_run),
-            trigger,
-            self._owner,
-        )
-        with self._transaction() as cur:
-            cur.execute(
-                "INSERT INTO runs (account, job, scheduled_at, started_at, status, attempt,"
-                " dry_run, trigger, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                row,
-            )
-            run_id = cur.lastrowid
-            assert run_id is not None
-            self._settle_claim(cur, run_id, account, job, scheduled_at)
-            self._prune(cur, account, job)
-        return run_id
-
     def finish_run(
         self,
         run_id: int,
@@ -421,52 +391,6 @@ class SqliteStateStore(SqlStore):
                 raise KeyError(f"no run with id {run_id}")
             row = cur.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
         return _record(row)
-
-    def record_skipped(
-        self,
-        job: str,
-        *,
-        scheduled_at: datetime | None,
-        at: datetime,
-        reason: str,
-        account: str = "default",
-        trigger: str = "schedule",
-    ) -> RunRecord:
-        """Records a run that did not happen (overlap, missed) with the reason as its summary.
-
-        `trigger` is what would have started it (`schedule`, `retry`, `catch_up`, `manual`).
-        """
-        when = _ts(at)
-        with self._transaction() as cur:
-            cur.execute(
-                "INSERT INTO runs (account, job, scheduled_at, started_at, ended_at, status,"
-                " summary, attempt, dry_run, trigger) VALUES (?, ?, ?, ?, ?, ?, ?, 1, 0, ?)",
-                (
-                    account,
-                    job,
-                    _opt_ts(scheduled_at),
-                    when,
-                    when,
-                    RunStatus.SKIPPED.value,
-                    clip_text(reason),
-                    trigger,
-                ),
-            )
-            row = cur.execute(
-                f"SELECT {RUN_COLUMNS} FROM runs WHERE id = ?", (cur.lastrowid,)
-            ).fetchone()
-            self._settle_claim(cur, row[0], account, job, scheduled_at)
-            self._prune(cur, account, job)
-        return _record(row)
-
-    def _prune(self, cur: sqlite3.Cursor, account: str, job: str) -> None:
-        # Runs still going are never pruned: their finish_run must find them.
-        cur.execute(
-            "DELETE FROM runs WHERE account = ? AND job = ? AND status != 'running' AND id <= ("
-            " SELECT id FROM runs WHERE account = ? AND job = ?"
-            " ORDER BY id DESC LIMIT 1 OFFSET ?)",
-            (account, job, account, job, self.keep_runs),
-        )
 
     def mark_interrupted(self, now: datetime, *, own: bool = False) -> int:
         """Ends as FAILED the runs left RUNNING by a process that no longer exists.
@@ -563,10 +487,6 @@ def _create_private(path: Path) -> None:
 
 def _ts(value: datetime) -> str:
     return aware(value).isoformat(timespec="microseconds")
-
-
-def _opt_ts(value: datetime | None) -> str | None:
-    return None if value is None else _ts(value)
 
 
 def _parse(text: str | None) -> datetime | None:
