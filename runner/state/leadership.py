@@ -96,14 +96,6 @@ class Leadership:
         """True while this daemon holds the lead (as of the last `try_lead`/`check`)."""
         return self.leading_since is not None
 
-    def _connect(self) -> psycopg.Connection:
-        # TCP settings on both ends (see runner.state.postgres): the server drops a vanished
-        # daemon's session, and so its lock, within seconds, and the standby takes over.
-        try:
-            return connect(self.url, self._password, purpose="leadership", timeout=5)
-        except StateError as exc:
-            raise psycopg.OperationalError(str(exc)) from None
-
     def try_lead(self) -> bool:
         """Takes the lead if nobody holds it; True when this daemon leads now."""
         if self.leading:
@@ -115,7 +107,9 @@ class Leadership:
         try:
             if self._db is None or self._db.closed or self._db.broken:
                 self._close_db()
-                self._db = self._connect()
+                # With `connect`'s TCP settings on both ends, the server drops a vanished
+                # daemon's session, and so its lock, within seconds: the standby takes over.
+                self._db = connect(self.url, self._password, purpose="leadership", timeout=5)
             row = self._db.execute("SELECT pg_try_advisory_lock(%s, 0)", (LEADER_LOCK,)).fetchone()
             if not (row and row[0]):
                 self.other_led_at = datetime.now(UTC)
@@ -127,7 +121,7 @@ class Leadership:
                 " since = excluded.since, epoch = leadership.epoch + 1",
                 (self.node, self.owner, since),
             )
-        except psycopg.Error as exc:
+        except (psycopg.Error, StateError) as exc:  # StateError: `connect` could not
             self.unreachable_at = self._clock()
             if not quiet:
                 log.warning(
