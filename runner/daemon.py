@@ -861,9 +861,10 @@ class Daemon:
                 name, trigger=trigger, attempt=attempt, scheduled_at=scheduled_at, make_up=make_up
             )
         except RunnerError as exc:
-            # Recording a skip met a state database that refused (disk full...): one line.
+            # The state database refused (disk full...), a job's state is corrupt: one line.
             log.error("%s: %s", name, exc)
         except OSError as exc:
+            # The state directory refused (its run lock, say): e.g. another user took it over.
             where = f" {exc.filename}" if exc.filename else ""
             log.error("%s: not run: cannot use%s: %s", name, where, describe_os_error(exc))
         except Exception:
@@ -953,16 +954,9 @@ class Daemon:
                 self._schedule_retry(job, attempt, outcome.retry_after, scheduled)
             if outcome.record is not None:
                 self._finished(outcome.record, final=not retry, log_tail=outcome.log_tail)
-        except RunnerError as exc:
-            # Expected trouble (the state database refused, a job's state is corrupt): one line.
-            log.error("%s: %s", name, exc)
-        except OSError as exc:
-            # The state directory refused (its run lock, say): e.g. another user took it over.
-            where = f" {exc.filename}" if exc.filename else ""
-            log.error("%s: not run: cannot use%s: %s", name, where, describe_os_error(exc))
-        except Exception:
-            log.exception("%s: the run machinery failed", name)
         finally:
+            # What went wrong is `_fire`'s to report (one line for expected trouble: the state
+            # database refused, a job's state is corrupt, the state directory refused).
             busy.release()
             with self._inflight_cv:
                 self._inflight -= 1
