@@ -136,6 +136,9 @@ class Daemon:
         self._old_handlers: dict[int, Any] = {}
         self._stopping = threading.Event()
         self._busy: dict[str, threading.Lock] = {}
+        # Jobs with a Run now asked for and not yet ended. APScheduler drops a one-off job from
+        # its store before its thread takes the job's busy lock: neither says "requested" then.
+        self._manual: set[str] = set()
         # Each scheduled job's trigger without jitter: names the slot a regular run stands for.
         self._exact: dict[str, BaseTrigger] = {}
         self._inflight = 0
@@ -869,6 +872,10 @@ class Daemon:
             log.error("%s: not run: cannot use%s: %s", name, where, describe_os_error(exc))
         except Exception:
             log.exception("%s: the run machinery failed", name)
+        finally:
+            if trigger == "manual":
+                # After the run's end is recorded: the page, asking first, then sees it there.
+                self._manual.discard(name)
 
     def _fire_checked(
         self,
@@ -1005,9 +1012,7 @@ class Daemon:
         scheduled, not yet recorded as running.
         """
         busy = self._busy.get(name)
-        if busy is not None and busy.locked():
-            return True
-        return self.scheduler.get_job(name + MANUAL_SUFFIX) is not None
+        return name in self._manual or (busy is not None and busy.locked())
 
     def run_now(self, name: str) -> None:
         """Starts a manual run of `name` at once (recorded with trigger `manual`).
@@ -1025,15 +1030,20 @@ class Daemon:
             raise UsageError(f"{name}: not started, the daemon is stopping")
         if self.run_requested(name):
             raise UsageError(f"{name} is running right now; try again when this run has ended")
-        self.scheduler.add_job(
-            self._fire,
-            DateTrigger(self.now(), timezone=self.config.tzinfo()),
-            args=[name],
-            kwargs={"trigger": "manual"},
-            id=name + MANUAL_SUFFIX,
-            replace_existing=True,
-            misfire_grace_time=None,
-        )
+        self._manual.add(name)
+        try:
+            self.scheduler.add_job(
+                self._fire,
+                DateTrigger(self.now(), timezone=self.config.tzinfo()),
+                args=[name],
+                kwargs={"trigger": "manual"},
+                id=name + MANUAL_SUFFIX,
+                replace_existing=True,
+                misfire_grace_time=None,
+            )
+        except BaseException:
+            self._manual.discard(name)
+            raise
         log.info("%s: manual run requested", name)
 
     def _slot_for(self, name: str, trigger: str) -> datetime | None:
@@ -1258,6 +1268,7 @@ class Daemon:
         self.notify.reconfigure(config)
         self.jobs = jobs
         gone = set(old) - set(jobs)
+        self._manual -= gone
         for scheduled in self.scheduler.get_jobs():
             # Its regular runs, and any retry, catch-up, make-up or manual run still to come.
             if str(scheduled.id).split("@", 1)[0] in gone:

@@ -126,6 +126,8 @@ def _job_page(name: str, *, message: str | None = None, code: int = 200) -> tupl
     config = _services().config()
     if name not in config.jobs:
         return _render("message.html", 404, title="No such job", message=f"no job named {name}")
+    # Asked before the history is read: a Run now that ends in between is then in the history.
+    requested = _services().requested(name)
     data = _overview_data()
     job = next(j for j in data["status"]["jobs"] if j["name"] == name)
     runs = history_rows(config, name, limit=50)
@@ -135,7 +137,7 @@ def _job_page(name: str, *, message: str | None = None, code: int = 200) -> tupl
     finally:
         state.close()
     # Right after Run now the run may only be scheduled: refresh until it shows up and ends.
-    running = any(row["status"] == "running" for row in runs) or _services().requested(name)
+    running = requested or any(row["status"] == "running" for row in runs)
     data["refresh"] = REFRESH_SECONDS if running else None
     return _render("job.html", code, job=job, runs=runs, logs=logs, message=message, **data)
 

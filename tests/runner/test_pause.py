@@ -7,6 +7,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -22,6 +23,34 @@ pytestmark = pytest.mark.slow
 
 def ok_runs(runs: list) -> int:  # type: ignore[type-arg]
     return sum(r.status is RunStatus.OK for r in runs)
+
+
+def serve_beside(daemon: Daemon, drive: Callable[[], None]) -> None:
+    """Serves the in-process daemon while `drive()` runs in a thread once it is scheduling.
+
+    Then stops the daemon with SIGTERM; what `drive` raised is raised here.
+    """
+    problems: list[BaseException] = []
+
+    def beside() -> None:
+        try:
+            wait_for(lambda: getattr(daemon, "scheduler", None) is not None, 20, "the scheduler")
+            wait_for(lambda: daemon.scheduler.running, 60, "the scheduler to start")
+            drive()
+        except BaseException as exc:  # reported by the main thread
+            problems.append(exc)
+        finally:
+            time.sleep(0.1)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    helper = threading.Thread(target=beside)
+    helper.start()
+    try:
+        assert daemon.serve() == 0
+    finally:
+        helper.join()
+    if problems:
+        raise problems[0]
 
 
 def test_pause_is_kept_in_the_store_per_account_and_resume_clears_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -128,39 +157,65 @@ def test_run_now_records_a_manual_run_and_is_refused_while_it_runs(world: World)
     )
     assert world.cli("pause", "nap").returncode == 0  # a manual run is not held by a pause
     daemon = Daemon(str(world.config_path))
-    problems: list[str] = []
     refusals: list[str] = []
 
     def drive() -> None:
+        daemon.run_now("nap")
         try:
-            wait_for(lambda: getattr(daemon, "scheduler", None) is not None, 20, "the scheduler")
-            wait_for(lambda: daemon.scheduler.running, 60, "the scheduler to start")
             daemon.run_now("nap")
-            try:
-                daemon.run_now("nap")
-            except UsageError as exc:
-                refusals.append(str(exc))
-            wait_for(lambda: any(r.ended_at for r in world.runs("nap")), 20, "the manual run")
-            try:
-                daemon.run_now("nope")
-            except UsageError as exc:
-                refusals.append(str(exc))
-        except BaseException as exc:  # reported by the main thread
-            problems.append(repr(exc))
-        finally:
-            time.sleep(0.1)
-            os.kill(os.getpid(), signal.SIGTERM)
+        except UsageError as exc:
+            refusals.append(str(exc))
+        wait_for(lambda: any(r.ended_at for r in world.runs("nap")), 20, "the manual run")
+        try:
+            daemon.run_now("nope")
+        except UsageError as exc:
+            refusals.append(str(exc))
 
-    helper = threading.Thread(target=drive)
-    helper.start()
-    try:
-        assert daemon.serve() == 0
-    finally:
-        helper.join()
-    assert problems == []
+    serve_beside(daemon, drive)
     assert refusals == [
         "nap is running right now; try again when this run has ended",
         "no job named 'nope' (configured: nap)",
     ]
     (run,) = world.runs("nap")
     assert (run.status, run.trigger, run.scheduled_at) == (RunStatus.OK, "manual", None)
+
+
+def test_a_run_now_is_requested_until_its_end_is_in_the_history(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page refreshes itself while `run_requested`; asked first, then the history read.
+
+    Between APScheduler dropping the one-off job from its store and the run taking the job's
+    lock the daemon reads the state store (the rate-limit hold): slowed here to half a second, as
+    a loaded machine may. At no moment may a Run now be neither requested nor ended in the
+    history, or the page stops refreshing before the run shows up.
+    """
+    import runner.daemon
+
+    real_hold = runner.daemon.current_hold
+
+    def slow_hold(*args, **kwargs):  # type: ignore[no-untyped-def]
+        time.sleep(0.5)
+        return real_hold(*args, **kwargs)
+
+    monkeypatch.setattr(runner.daemon, "current_hold", slow_hold)
+    world.write_config(
+        {"nap": {"job": "slow", "schedule": {"every": "1h"}, "options": {"seconds": 0.5}}}
+    )
+    daemon = Daemon(str(world.config_path))
+    gaps: list[float] = []
+
+    def drive() -> None:
+        asked = time.monotonic()
+        daemon.run_now("nap")
+        deadline = asked + 20
+        while not any(r.ended_at for r in world.runs("nap")) or daemon.run_requested("nap"):
+            assert time.monotonic() < deadline, "the manual run did not end within 20 s"
+            if not daemon.run_requested("nap") and not any(r.ended_at for r in world.runs("nap")):
+                gaps.append(round(time.monotonic() - asked, 2))
+            time.sleep(0.02)
+
+    serve_beside(daemon, drive)
+    assert gaps == [], "seconds after Run now when it was neither requested nor in the history"
+    (run,) = world.runs("nap")
+    assert (run.status, run.trigger) == (RunStatus.OK, "manual")
