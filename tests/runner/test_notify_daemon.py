@@ -48,9 +48,12 @@ def assert_no_secrets(world: World, receiver: Receiver) -> None:
 def test_three_failed_runs_notify_once_and_the_fix_once(world: World, receiver: Receiver) -> None:
     """In-process, so the retry back-off can be short: the first run and its two retries fail."""
     # Each run tries its request three times: nine 503s fail one run and both its retries.
+    # The first run and its retries take 5.5 s here (each run ~1.5 s of spotipy's own back-off
+    # between requests); 10 s between scheduled runs keeps the next one from starting before
+    # the last retry on a loaded machine (at 4 s it did so in CI).
     world.fake.inject(Fault(method="GET", path="/me/playlists$", status=503, times=9))
     world.write_config(
-        {"flaky": every("4s", job="limited", retries=2)},
+        {"flaky": every("10s", job="limited", retries=2)},
         notify={"urls": [receiver.url("json")]},
     )
     daemon = Daemon(str(world.config_path), retry_base=0.2)
