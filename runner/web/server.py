@@ -42,6 +42,9 @@ class WebServer:
         self._socket: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._stopped = False
+        # Set by `stop()` once requests are done: the loop then closes the sockets and ends.
+        self._closing = False
+        self._closed = False
 
     @property
     def address(self) -> str:
@@ -104,7 +107,26 @@ class WebServer:
         if self._stopped:
             return
         log.info("serving /metrics and /healthz on http://%s", self.address)
-        self._server.run()
+        self._loop()
+
+    def _loop(self) -> None:
+        """waitress's own loop, until `stop()` asks; then its sockets are closed here.
+
+        Only this thread may close them: a socket closed from another could vanish between the
+        loop listing it and select() (EBADF: a traceback in this thread), and a trigger pipe
+        closed here could be written to by the stopping thread (or its number reused) after.
+        """
+        from waitress import wasyncore
+
+        server = self._server
+        adj = server.adj
+        while not self._closing and self._map:
+            wasyncore.loop(
+                timeout=adj.asyncore_loop_timeout, map=self._map, use_poll=adj.asyncore_use_poll,
+                count=1,
+            )  # fmt: skip
+        with server.trigger.lock:
+            self._close_all()
 
     def stop(self, timeout: float = 2.0) -> None:
         """Stops listening and closes open connections; waits up to `timeout` for the thread."""
@@ -112,12 +134,28 @@ class WebServer:
         if self._thread is not None:
             self.ready.wait(timeout)
         server = self._server
+        thread = self._thread
         if server is not None:
             server.task_dispatcher.shutdown(timeout=timeout)
-            # With nothing left in its map, waitress's loop ends.
-            for dispatcher in list(self._map.values()):
-                dispatcher.close()
+            # The loop closes the sockets under the trigger's lock: while it is held here, the
+            # trigger's pipe is open, and pulling it wakes the loop to close them and end.
+            with server.trigger.lock:
+                self._closing = True
+                if not self._closed:
+                    server.pull_trigger()
+            if thread is not None:
+                thread.join(timeout)
+            if thread is None or not thread.is_alive():
+                with server.trigger.lock:
+                    self._close_all()  # the loop never ran: nothing selects on them
         elif self._socket is not None:
             self._socket.close()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        if thread is not None:
+            thread.join(timeout)
+
+    def _close_all(self) -> None:
+        """Closes every socket of the server, once (the caller holds the trigger's lock)."""
+        if not self._closed:
+            for dispatcher in list(self._map.values()):
+                dispatcher.close()
+            self._closed = True
