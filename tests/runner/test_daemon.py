@@ -137,7 +137,9 @@ def test_retry_after_3600_ends_the_run_and_schedules_a_retry(world: World) -> No
 
 
 def test_sigterm_lets_the_running_run_finish_then_exits_0(world: World) -> None:
-    world.write_config({"slow": every(1, job="slow", options={"seconds": 2})})
+    # A 4-second run, so that the one seen running is still going when the signal arrives on
+    # a loaded machine (with 2 s it had ended once, and the next fire time had started).
+    world.write_config({"slow": every(1, job="slow", options={"seconds": 4})})
     daemon = world.daemon()
     running = wait_for(
         lambda: [r for r in world.runs("slow") if r.status is RunStatus.RUNNING],
@@ -148,7 +150,7 @@ def test_sigterm_lets_the_running_run_finish_then_exits_0(world: World) -> None:
     runs = world.runs("slow")
     finished = next(r for r in runs if r.id == running[0].id)
     assert finished.status is RunStatus.OK
-    assert finished.summary == "slept 2s as alice"
+    assert finished.summary == "slept 4s as alice"
     # Nothing started after the signal, and nothing is left running.
     started = [r for r in runs if r.status is not RunStatus.SKIPPED]
     assert started[-1].id == running[0].id
