@@ -149,6 +149,7 @@ class Daemon:
         self.state: StateStore
         # With state on PostgreSQL: this daemon's bid for the lead (None: SQLite, always active).
         self.leadership: Leadership | None = None
+        self._leading = False  # whether the lead tick last found this daemon active
         self._made_up: set[tuple[str, datetime]] = set()
         # Before this (monotonic), the runs of other daemons are not yet taken as orphaned.
         self._orphans_after = 0.0
@@ -712,7 +713,8 @@ class Daemon:
         # again (and recorded) as soon as it answers. Out of reach: the leadership check says so.
         with contextlib.suppress(RunnerError):
             self.state.flush()
-        was_leading = leadership.leading
+        # As the last tick left it: a run's `confirm` may have found the lead lost meanwhile.
+        was_leading = self._leading
         try:
             leading = leadership.try_lead()
         except Exception as exc:  # never takes the daemon down; the next tick tries again
@@ -734,6 +736,7 @@ class Daemon:
             self.scheduler.remove_all_jobs()
             with self._inflight_cv:
                 self._lost_pending.clear()  # removed with the jobs, never to run here
+        self._leading = leading
         if leading and leadership.lost_at is None:
             self._make_up_interrupted()
         self.notifier.status(self._status_text())
@@ -816,6 +819,15 @@ class Daemon:
             return True
         if not self.leadership.leading:
             log.info("%s: not run, this daemon stands by", job.name)
+            return False
+        if not self.leadership.confirm():
+            # Its session broke (a network cut?) and the lock is not won back: another daemon
+            # may lead by now (the main loop's next tick stands by then).
+            log.warning(
+                "%s: not run: the state database does not confirm this daemon's lead (its "
+                "session there broke)",
+                job.name,
+            )
             return False
         if trigger not in ("schedule", "catch_up") or attempt != 1 or scheduled is None:
             # Retries and manual runs belong to a fire time already claimed (or to none).

@@ -18,6 +18,7 @@ import logging
 import os
 import secrets
 import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -78,6 +79,8 @@ class Leadership:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self._password = password
         self._db: psycopg.Connection | None = None
+        # The main loop bids and checks; job threads confirm the lead before a run starts.
+        self._mutex = threading.RLock()
         self.leading_since: datetime | None = None
         # When this daemon last found the lead taken by another: a takeover soon after it is a
         # failover, whose gap the new active daemon makes good (`runner.schedule.failover_gap`).
@@ -98,9 +101,30 @@ class Leadership:
 
     def try_lead(self) -> bool:
         """Takes the lead if nobody holds it; True when this daemon leads now."""
-        if self.leading:
-            return self.check()
-        return self._bid() is True
+        with self._mutex:
+            if self.leading:
+                return self.check()
+            return self._bid() is True
+
+    def confirm(self) -> bool:
+        """Whether the lead is ours right now, asked of the database: before any run starts.
+
+        True only while the session that holds the lock answers. One that broke is `check`'s:
+        in its grace the lock may be won back (True), or another daemon holds it now (False,
+        and this daemon no longer leads). A daemon coming back from a network cut that ended
+        its session would otherwise start a run in the moment before its next check, beside
+        the daemon that took over.
+        """
+        with self._mutex:
+            if self.leading_since is None:
+                return False
+            if self.lost_at is None and self._db is not None:
+                try:
+                    self._db.execute("SELECT 1")
+                    return True
+                except psycopg.Error:
+                    pass  # `_check` finds it broken too, and says so
+            return self._check() and self.lost_at is None
 
     def _bid(self, *, quiet: bool = False) -> bool | None:
         """One `pg_try_advisory_lock`: True won, False someone else leads, None unreachable."""
@@ -138,10 +162,14 @@ class Leadership:
         """Whether the lead is still ours: our session (and so its lock) is alive.
 
         A broken session has lost the lock. For `grace` seconds the daemon still counts as
-        active (its schedule stays; a run still has to claim its fire time in the database,
-        so none starts while the database is unreachable) and bids to win the lock back; it
-        stands by at once when another daemon won it, or when the grace runs out.
+        active (its schedule stays, but no run starts until the lock is won back: `confirm`)
+        and bids to win the lock back; it stands by at once when another daemon won it, or
+        when the grace runs out.
         """
+        with self._mutex:
+            return self._check()
+
+    def _check(self) -> bool:
         if not self.leading:
             return False
         if self.lost_at is None:
@@ -208,7 +236,8 @@ class Leadership:
 
     def close(self) -> None:
         """Gives the lead up (closing the session releases the lock)."""
-        self._drop()
+        with self._mutex:
+            self._drop()
 
 
 def read_leader(url: str, password: str | None = None) -> Leader | None:
