@@ -7,6 +7,7 @@ mode=0o700)` gives the mode to the last component only, and the others get 0777 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 from pathlib import Path
@@ -62,3 +63,26 @@ def private_dir(path: Path) -> Path:
         # The umask can only remove bits; chmod makes it exactly 0700 either way.
         os.chmod(directory, PRIVATE_DIR)
     return path
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Replaces `path` with `data` at once (a temporary file renamed over it), mode 0600.
+
+    A crash leaves the old file or the new one, never half of one.
+
+    Raises:
+        OSError: the directory or the disk refused.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

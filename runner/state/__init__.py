@@ -31,6 +31,9 @@ from runner.state.sqlite import (
     open_state,
 )
 
+# In `state_dir`, with state on PostgreSQL: what a stop during an outage could not write.
+SPOOL_FILE = "unwritten-state.json"
+
 if TYPE_CHECKING:
     from runner.config import Config
     from runner.state.leadership import Leadership
@@ -42,6 +45,7 @@ __all__ = [
     "MAX_RUN_LOG",
     "MAX_TEXT",
     "SCHEMA_VERSION",
+    "SPOOL_FILE",
     "STATE_FILE",
     "RunRecord",
     "RunStatus",
@@ -74,6 +78,7 @@ def open_store(config: Config, *, readonly: bool = False) -> StateStore:
         config.state.url,
         password=None if password is None else password.get_secret_value(),
         readonly=readonly,
+        spool=None if readonly else Path(config.state_dir) / SPOOL_FILE,
     )
 
 
@@ -96,7 +101,9 @@ def open_leadership(config: Config) -> Leadership | None:
     )
 
 
-def open_postgres(url: str, *, password: str | None = None, readonly: bool = False) -> StateStore:
+def open_postgres(
+    url: str, *, password: str | None = None, readonly: bool = False, spool: Path | None = None
+) -> StateStore:
     """A `PostgresStateStore` at `url`, importing psycopg only now.
 
     Raises:
@@ -104,7 +111,7 @@ def open_postgres(url: str, *, password: str | None = None, readonly: bool = Fal
     """
     with _psycopg_needed():
         from runner.state.postgres import PostgresStateStore
-    return PostgresStateStore(url, password=password, readonly=readonly)
+    return PostgresStateStore(url, password=password, readonly=readonly, spool=spool)
 
 
 def postgres_token_store(url: str, account: str, *, password: str | None = None) -> TokenStore:

@@ -11,6 +11,8 @@ the default SQLite set-up neither needs it installed nor pays for importing it.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import logging
 import secrets
@@ -19,12 +21,14 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
+from runner.files import describe_os_error, private_dir, write_private
 from runner.state.contract import (
     INTERRUPTED,
     RUN_COLUMNS,
@@ -218,6 +222,9 @@ class PostgresStateStore(SqlStore):
         password: when not in the URL (from `state.password_file`).
         keep_runs: how many runs to keep per job and account.
         readonly: for readers (`jobs`, `history`): owns no runs (takes no owner lock).
+        spool: where a stop with the database out of reach keeps what it could not write (run
+            ends, logs, job states); the next store opened on it writes them first. None: lost,
+            and the stop says so.
 
     Raises:
         StateError: the server cannot be reached, or the schema is from a newer version.
@@ -230,6 +237,7 @@ class PostgresStateStore(SqlStore):
         password: str | None = None,
         keep_runs: int = 1000,
         readonly: bool = False,
+        spool: Path | None = None,
     ) -> None:
         if keep_runs < 1:
             raise ValueError("keep_runs must be at least 1")
@@ -251,8 +259,15 @@ class PostgresStateStore(SqlStore):
         self._going: dict[int, RunRecord] = {}
         self._kept_runs: dict[int, _Unwritten] = {}
         self._kept_states: dict[tuple[str, str], tuple[str, datetime]] = {}
+        self._spool = None if readonly else spool
         with self._lock:
             self._db = self._connect()
+            if self._spool is not None:
+                try:
+                    self._replay_spool(self._spool)
+                except BaseException:
+                    self._db.close()
+                    raise
 
     def __repr__(self) -> str:
         return f"PostgresStateStore({self.where!r})"
@@ -367,8 +382,10 @@ class PostgresStateStore(SqlStore):
                         "UPDATE runs SET log = %s WHERE id = %s", (clip_log(kept.log), run_id)
                     )
             for (account, job), (text, saved_at) in self._kept_states.items():
+                # Unless the other daemon saved a newer one meanwhile (it ran the job since).
                 db.execute(
-                    SAVE_JOB_STATE.replace("?", "%s").encode(), (account, job, text, saved_at)
+                    (SAVE_JOB_STATE.replace("?", "%s") + _UNLESS_NEWER).encode(),
+                    (account, job, text, saved_at),
                 )
         log.warning(
             "the state database %s is back: recorded what was kept meanwhile (the end of %d "
@@ -379,6 +396,66 @@ class PostgresStateStore(SqlStore):
         )
         self._kept_runs.clear()
         self._kept_states.clear()
+
+    def _replay_spool(self, path: Path) -> None:
+        """Writes what a stop during an outage kept in `path`, then removes it (caller locks).
+
+        Raises:
+            StateError: the file cannot be read or is damaged (it is left in place).
+        """
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise StateError(
+                f"cannot read {path} (what the last stop could not write to the state database):"
+                f" {describe_os_error(exc)}"
+            ) from None
+        try:
+            database, runs, states = _parse_spool(text)
+        except _DAMAGED as exc:
+            raise StateError(
+                f"{path} is damaged ({exc}): move it away to start (the run ends and job states "
+                "in it are then lost)"
+            ) from None
+        if database != self.where:
+            log.warning(
+                "%s holds what a stop could not write to %s, not to %s: left in place",
+                path,
+                database,
+                self.where,
+            )
+            return
+        for run_id, kept in runs.items():
+            self._kept_runs.setdefault(run_id, kept)
+        for key, value in states.items():
+            self._kept_states.setdefault(key, value)
+        assert self._db is not None
+        try:
+            self._write_kept(self._db)
+        except psycopg.Error as exc:
+            raise self._explain(exc, "write to") from None
+        log.warning("wrote what the last stop kept in %s to the state database", path)
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            log.error("cannot remove %s (%s): remove it by hand", path, describe_os_error(exc))
+
+    def _keep_in_spool(self, path: Path) -> None:
+        """Adds what is kept in memory to the spool file (caller locks)."""
+        runs: dict[int, _Unwritten] = {}
+        states: dict[tuple[str, str], tuple[str, datetime]] = {}
+        with contextlib.suppress(FileNotFoundError, *_DAMAGED):
+            database, runs, states = _parse_spool(path.read_text(encoding="utf-8"))
+            if database != self.where:
+                raise FileExistsError(
+                    errno.EEXIST, f"it holds what could not be written to {database}", str(path)
+                )
+        runs.update(self._kept_runs)
+        states.update(self._kept_states)
+        private_dir(path.parent)
+        write_private(path, _spool_text(self.where, runs, states))
 
     @contextmanager
     def _transaction(self, doing: str = "write to") -> Iterator[psycopg.Cursor[Any]]:
@@ -574,17 +651,101 @@ class PostgresStateStore(SqlStore):
         """Closes the connection (ending this store's owner lock); further calls fail."""
         with self._lock:
             if (self._kept_runs or self._kept_states) and not self._closed:
-                log.error(
-                    "the state database %s was still out of reach at the stop: not recorded: "
-                    "the end of run(s) %s (they will show as interrupted), the state of job(s) "
-                    "%s (their next run starts from the state saved before)",
-                    self.where,
-                    ", ".join(map(str, sorted(self._kept_runs))) or "none",
-                    ", ".join(sorted(job for _, job in self._kept_states)) or "none",
-                )
+                self._keep_at_stop()
             self._closed = True
             if self._db is not None:
                 self._db.close()
+
+    def _keep_at_stop(self) -> None:
+        """The stop with the database still out of reach: kept in the spool, or said lost."""
+        runs = ", ".join(map(str, sorted(self._kept_runs))) or "none"
+        jobs = ", ".join(sorted(job for _, job in self._kept_states)) or "none"
+        problem = "no state_dir to keep them in"
+        if self._spool is not None:
+            try:
+                self._keep_in_spool(self._spool)
+            except OSError as exc:
+                problem = f"cannot keep them in {self._spool}: {describe_os_error(exc)}"
+            else:
+                log.error(
+                    "the state database %s was still out of reach at the stop: the end of run(s) "
+                    "%s and the state of job(s) %s are kept in %s and written at the next start",
+                    self.where,
+                    runs,
+                    jobs,
+                    self._spool,
+                )
+                return
+        log.error(
+            "the state database %s was still out of reach at the stop (%s): not recorded: the "
+            "end of run(s) %s (they will show as interrupted), the state of job(s) %s (their "
+            "next run starts from the state saved before)",
+            self.where,
+            problem,
+            runs,
+            jobs,
+        )
+
+
+# What reading a spool file that is not one raises.
+_DAMAGED = (ValueError, LookupError, TypeError, AttributeError)
+
+# A kept job state is written unless the row is newer (the other daemon ran the job since).
+_UNLESS_NEWER = " WHERE job_state.updated_at < excluded.updated_at"
+
+
+def _spool_text(
+    database: str,
+    runs: Mapping[int, _Unwritten],
+    states: Mapping[tuple[str, str], tuple[str, datetime]],
+) -> bytes:
+    data = {
+        "version": 1,
+        "database": database,
+        "runs": {
+            str(run_id): {
+                "end": None
+                if kept.end is None
+                else [kept.end[0], kept.end[1].isoformat(), kept.end[2], kept.end[3]],
+                "log": kept.log,
+            }
+            for run_id, kept in runs.items()
+        },
+        "states": [
+            [account, job, text, saved_at.isoformat()]
+            for (account, job), (text, saved_at) in states.items()
+        ],
+    }
+    return json.dumps(data, indent=1).encode()
+
+
+def _parse_spool(
+    text: str,
+) -> tuple[str, dict[int, _Unwritten], dict[tuple[str, str], tuple[str, datetime]]]:
+    """(database, runs, job states) of a spool file.
+
+    Raises:
+        ValueError, LookupError, TypeError, AttributeError: it is not one (`_DAMAGED`).
+    """
+    data = json.loads(text)
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    if data.get("version") != 1:
+        raise ValueError(f"unknown version {data.get('version')!r}")
+    runs: dict[int, _Unwritten] = {}
+    for key, value in data["runs"].items():
+        end = value["end"]
+        runs[int(key)] = _Unwritten(
+            end=None
+            if end is None
+            else (str(end[0]), datetime.fromisoformat(end[1]), end[2], end[3]),
+            log=value["log"],
+        )
+    states = {
+        (str(account), str(job)): (str(state), datetime.fromisoformat(saved_at))
+        for account, job, state, saved_at in data["states"]
+    }
+    return str(data["database"]), runs, states
 
 
 @dataclass

@@ -9,19 +9,22 @@ runs out, and takes the lead again once the database is back.
 from __future__ import annotations
 
 import contextlib
+import signal
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from daemon_world import World, every, free_port, wait_for
+from daemon_world import DaemonProcess, World, every, free_port, wait_for
 
 from runner.config import load_config
 from runner.errors import ConfigError
-from runner.state import INTERRUPTED, RunRecord, RunStatus
+from runner.state import INTERRUPTED, SPOOL_FILE, RunRecord, RunStatus, StateError
 from runner.state.postgres import PostgresStateStore
 
 ACTIVE = "is now the active daemon"
@@ -108,6 +111,32 @@ def _through(url: str, port: int) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}127.0.0.1:{port}"))
 
 
+def _active_with_a_run_going(
+    world: World, postgres_url: str, relay: Relay, **job: Any
+) -> tuple[DaemonProcess, RunRecord]:
+    """An active daemon reaching the database through the relay, and a 3-s run it has going."""
+    world.write_config(
+        {"slow": every(5, job="slow", options={"seconds": 3}, **job)},
+        state={"url": _through(postgres_url, relay.port), "node": "a", "grace": "30s"},
+    )
+    daemon = world.daemon()
+    daemon.wait_log(ACTIVE, timeout=30)
+    going = wait_for(
+        lambda: [r for r in _runs(postgres_url, "slow") if r.ended_at is None],
+        timeout=30,
+        what="a run going",
+    )[0]
+    return daemon, going
+
+
+def _recorded_end(postgres_url: str, run_id: int) -> RunRecord:
+    return wait_for(
+        lambda: [r for r in _runs(postgres_url, "slow") if r.id == run_id and r.ended_at],
+        timeout=30,
+        what="the run's end recorded",
+    )[0]
+
+
 def test_an_unreachable_database_keeps_the_schedule_for_the_grace_then_steps_down(
     world: World, postgres_url: str, relay: Relay
 ) -> None:
@@ -156,18 +185,7 @@ def test_grace_is_range_checked(world: World) -> None:
 def test_a_run_that_ends_while_the_database_is_unreachable_is_recorded_once_it_is_back(
     world: World, postgres_url: str, relay: Relay
 ) -> None:
-    url = _through(postgres_url, relay.port)
-    world.write_config(
-        {"slow": every(5, job="slow", options={"seconds": 3})},
-        state={"url": url, "node": "a", "grace": "30s"},
-    )
-    daemon = world.daemon()
-    daemon.wait_log(ACTIVE, timeout=30)
-    going = wait_for(
-        lambda: [r for r in _runs(postgres_url, "slow") if r.ended_at is None],
-        timeout=30,
-        what="a run going",
-    )[0]
+    daemon, going = _active_with_a_run_going(world, postgres_url, relay)
     relay.cut()  # the run goes on; its end cannot be written now
     log = daemon.wait_log("slow: ok", timeout=15)
     assert "Traceback" not in log
@@ -177,11 +195,7 @@ def test_a_run_that_ends_while_the_database_is_unreachable_is_recorded_once_it_i
     time.sleep(1)
     relay.open()
     # Recorded as it ended, once the database answers again: not left "running", not interrupted.
-    ended = wait_for(
-        lambda: [r for r in _runs(postgres_url, "slow") if r.id == going.id and r.ended_at],
-        timeout=30,
-        what="the run's end recorded",
-    )[0]
+    ended = _recorded_end(postgres_url, going.id)
     assert ended.status.value == "ok", ended
     assert ended.error is None
     assert ended.summary == "slept 3s as alice"
@@ -193,6 +207,31 @@ def test_a_run_that_ends_while_the_database_is_unreachable_is_recorded_once_it_i
     finally:
         store.close()
     assert "Traceback" not in daemon.stderr()
+
+
+def test_a_daemon_stopped_before_the_database_is_back_records_the_run_at_its_next_start(
+    world: World, postgres_url: str, relay: Relay
+) -> None:
+    """Not left "running" for the next start to take as interrupted, and so made up (twice)."""
+    daemon, going = _active_with_a_run_going(world, postgres_url, relay, catch_up=True)
+    relay.cut()
+    daemon.wait_log("slow: ok", timeout=15)
+    daemon.send(signal.SIGTERM)  # stopped (a reboot, say) before the database is back
+    assert daemon.wait() == 0
+    stop = daemon.stderr()
+    assert f"the end of run(s) {going.id} and the state of job(s)" in stop
+    assert SPOOL_FILE in stop
+
+    relay.open()
+    again = world.daemon()
+    again.wait_log(ACTIVE, timeout=30)
+    ended = _recorded_end(postgres_url, going.id)
+    assert (ended.status, ended.error, ended.summary) == (RunStatus.OK, None, "slept 3s as alice")
+    time.sleep(3)  # a make-up, were there one, would start now
+    same_slot = [r for r in _runs(postgres_url, "slow") if r.scheduled_at == going.scheduled_at]
+    assert [r.id for r in same_slot] == [going.id], "the fire time ran twice"
+    assert not (world.state_dir / SPOOL_FILE).exists()
+    assert "Traceback" not in daemon.stderr() + again.stderr()
 
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -290,3 +329,59 @@ def test_after_an_outage_of_both_the_old_active_daemon_s_run_is_not_taken_for_or
         assert "Traceback" not in old.stderr() + new.stderr()
     finally:
         other.cut()
+
+
+def test_a_stop_before_the_database_is_back_keeps_what_it_could_not_write_for_the_next_start(
+    postgres_url: str, relay: Relay, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The run's end, its log and the job states go to a 0600 file in state_dir, then home."""
+    spool = tmp_path / "state" / SPOOL_FILE
+    mine = PostgresStateStore(_through(postgres_url, relay.port), spool=spool)
+    other = PostgresStateStore(postgres_url)  # the other daemon of the pair
+    again = None
+    try:
+        run_id = mine.start_run("slow", scheduled_at=T0, started_at=T0)
+        mine.save_job_state("slow", {"seen": 1})
+        relay.cut()
+        mine.finish_run(run_id, RunStatus.OK, ended_at=T0 + timedelta(seconds=3), summary="done")
+        mine.save_run_log(run_id, "INFO job.slow: done\n")
+        mine.save_job_state("slow", {"seen": 2})
+        mine.save_job_state("fast", {"seen": 7})
+        other.save_job_state("fast", {"seen": 8})  # the other daemon ran it since: newer
+        with caplog.at_level("ERROR", logger="runner.state"):
+            mine.close()  # the daemon stops, the database still out of reach
+        (line,) = [r.getMessage() for r in caplog.records if "at the stop" in r.getMessage()]
+        assert f"the end of run(s) {run_id} and the state of job(s) fast, slow are kept in" in line
+        assert str(spool) in line
+        assert spool.stat().st_mode & 0o777 == 0o600
+        assert other.get_run(run_id).status is RunStatus.RUNNING  # type: ignore[union-attr]
+
+        relay.open()
+        again = PostgresStateStore(_through(postgres_url, relay.port), spool=spool)  # restart
+        found = other.get_run(run_id)
+        assert found is not None
+        assert (found.status, found.summary, found.error) == (RunStatus.OK, "done", None)
+        assert found.ended_at == T0 + timedelta(seconds=3)
+        assert other.run_log(run_id) == "INFO job.slow: done\n"
+        assert other.load_job_state("slow") == {"seen": 2}
+        assert other.load_job_state("fast") == {"seen": 8}  # not replaced by the older one
+        assert not spool.exists()
+        assert other.mark_interrupted(T0 + timedelta(minutes=1)) == 0  # nothing left running
+    finally:
+        for store in (mine, other, again):
+            if store is not None:
+                store.close()
+
+
+def test_a_damaged_spool_is_one_line_that_names_it_and_is_left_in_place(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    spool = tmp_path / SPOOL_FILE
+    spool.write_text('{"version": 1, "runs": ')
+    with pytest.raises(StateError) as raised:
+        PostgresStateStore(postgres_url, spool=spool)
+    message = str(raised.value)
+    assert "\n" not in message
+    assert f"{spool} is damaged" in message
+    assert "move it away to start" in message
+    assert spool.read_text() == '{"version": 1, "runs": '
