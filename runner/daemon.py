@@ -309,6 +309,7 @@ class Daemon:
             self._restore_signals()
             for tokens in self.tokens.values():
                 tokens.stop()
+                self._last_token_save(tokens)
             # Bounded by the delivery timeout: a hanging receiver never holds up a stop.
             self.notify.close()
             if self.web is not None:
@@ -319,6 +320,22 @@ class Daemon:
                 # Runs still going after shutdown_timeout would meet a closed database; the
                 # `run` command exits at once instead (os._exit), which releases it.
                 self.state.close()
+
+    def _last_token_save(self, tokens: TokenManager) -> None:
+        """At the stop: a refresh token only memory holds is written now, or said lost."""
+        for attempt in range(3):
+            if tokens.save_pending():
+                return
+            if attempt < 2:
+                time.sleep(0.5)
+        problem = tokens.unsaved_error()
+        if problem is not None:
+            log.error(
+                "%s; it is lost with this stop: once the store can be written, run '%s' if the "
+                "account's next run reports that it needs authorization",
+                problem,
+                self.config.auth_command(tokens.account),
+            )
 
     def _token_manager(self, config: Config, account: str) -> TokenManager:
         # Its token-endpoint answers are counted (spotify_runner_token_refreshes_total).

@@ -83,6 +83,26 @@ def test_the_background_refresher_keeps_a_rotated_token_the_disk_refuses(
 
 
 @pytest.mark.slow
+def test_a_stop_with_a_rotated_token_the_disk_still_refuses_says_it_is_lost(world: World) -> None:
+    """The write is tried once more at the stop; failing, the stop says so and what to do."""
+    world.write_config({"tick": every(1)})
+    daemon = world.daemon()
+    daemon.wait_started()
+    world.wait_runs("tick", lambda runs: any(r.status is RunStatus.OK for r in runs))
+    with read_only(TokenStore(world.state_dir).path.parent):
+        daemon.wait_log("could not be saved", timeout=60)
+        daemon.send(signal.SIGTERM)
+        assert daemon.wait() == 0
+    stop = daemon.stderr().split("stopping: no new runs", 1)[1]
+    (line,) = [line for line in stop.splitlines() if "lost with this stop" in line]
+    assert "ERROR" in line
+    assert "could not be saved" in line
+    assert "read-only" in line
+    assert "run 'spotify-runner auth'" in line
+    assert "Traceback" not in daemon.stderr()
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("header", [float("inf"), 99999999999999.0])
 def test_an_endless_retry_after_sets_the_hold_and_nothing_fires_into_the_429s(
     world: World, header: float
