@@ -329,13 +329,27 @@ class Daemon:
             if attempt < 2:
                 time.sleep(0.5)
         problem = tokens.unsaved_error()
-        if problem is not None:
+        if problem is None:
+            return
+        rotation = tokens.unsaved_rotation()
+        kept = None
+        if rotation is not None:
+            token, replaces = rotation
+            kept = self.state.keep_token(tokens.account, token.to_json(), replaces)
+        if kept is not None:
             log.error(
-                "%s; it is lost with this stop: once the store can be written, run '%s' if the "
-                "account's next run reports that it needs authorization",
+                "%s; kept in %s with this stop: the next start stores it, unless the account "
+                "was authorized again meanwhile",
                 problem,
-                self.config.auth_command(tokens.account),
+                kept,
             )
+            return
+        log.error(
+            "%s; it is lost with this stop: once the store can be written, run '%s' if the "
+            "account's next run reports that it needs authorization",
+            problem,
+            self.config.auth_command(tokens.account),
+        )
 
     def _token_manager(self, config: Config, account: str) -> TokenManager:
         # Its token-endpoint answers are counted (spotify_runner_token_refreshes_total).

@@ -665,6 +665,8 @@ class TokenManager:
         # A token the store refused: used from memory, its write retried until it succeeds.
         self._unsaved: StoredToken | None = None
         self._unsaved_problem: str | None = None
+        # The refresh token the store still holds under the unsaved one (a rotation spent it).
+        self._unsaved_replaces: str | None = None
         self._last_complaint: float | None = None
         self._signature = store.signature()
         adopt = False
@@ -786,6 +788,7 @@ class TokenManager:
             self._log.info("found a new Spotify authorization in %s", self._store.path)
         self._reason = None
         self._unsaved = None  # whoever replaced the store holds a newer authorization
+        self._unsaved_replaces = None
         self._dead_refresh_token = None
         self._wake.set()
         return True
@@ -872,7 +875,12 @@ class TokenManager:
                 raise
             # In memory first: whatever the disk says, the newest token is the one used.
             self._token = new
-            self._persist(new, reservation, rotated=new.refresh_token != token.refresh_token)
+            self._persist(
+                new,
+                reservation,
+                rotated=new.refresh_token != token.refresh_token,
+                replaces=token.refresh_token,
+            )
             self._wake.set()
             self._maybe_warn(new, self._clock())
             assert new.access_token is not None
@@ -897,9 +905,17 @@ class TokenManager:
             raise
 
     def _persist(
-        self, token: StoredToken, reservation: TokenReservation | None, *, rotated: bool
+        self,
+        token: StoredToken,
+        reservation: TokenReservation | None,
+        *,
+        rotated: bool,
+        replaces: str | None = None,
     ) -> bool:
         """Saves `token`; if the store refuses, keeps it as unsaved and says so once, loudly.
+
+        `replaces` is the refresh token `token` was refreshed from: what the store still holds
+        when this first write fails.
 
         Returns:
             True when the store now holds `token`.
@@ -909,6 +925,8 @@ class TokenManager:
         except OSError as exc:
             problem = describe_os_error(exc)
             first = self._unsaved is None
+            if first:
+                self._unsaved_replaces = replaces
             self._unsaved = token
             self._unsaved_problem = problem
             now = self._clock()
@@ -927,6 +945,7 @@ class TokenManager:
             self._log.warning("saved the new refresh token to %s at last", self._store.path)
         self._unsaved = None
         self._unsaved_problem = None
+        self._unsaved_replaces = None
         self._last_complaint = None
         return True
 
@@ -949,6 +968,18 @@ class TokenManager:
             except OSError as exc:  # not even the lock could be had
                 self._unsaved_problem = describe_os_error(exc)
                 return False
+
+    def unsaved_rotation(self) -> tuple[StoredToken, str] | None:
+        """A rotated token only memory holds, and the spent refresh token the store still has.
+
+        For a stop to keep elsewhere (`StateStore.keep_token`); None when nothing is unsaved, or
+        the unsaved token did not replace its refresh token (the stored one still works).
+        """
+        with self._lock:
+            token, replaces = self._unsaved, self._unsaved_replaces
+            if token is None or replaces is None or token.refresh_token == replaces:
+                return None
+            return token, replaces
 
     def unsaved_error(self) -> TokenNotSaved | None:
         """The error to report when the process must end with a token held only in memory."""

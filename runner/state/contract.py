@@ -213,6 +213,16 @@ class StateStore(Protocol):
         """
         ...
 
+    def keep_token(self, account: str, token: Mapping[str, Any], replaces: str) -> str | None:
+        """At a stop: keeps a rotated token its token store refused, for the next start.
+
+        `replaces` is the spent refresh token the token store still holds: the next start
+        stores `token` (its JSON form) only if it still does, so a newer authorization wins.
+        Returns where it is kept, or None when this backend cannot keep it (SQLite: its tokens
+        are files, refused by the same disk).
+        """
+        ...
+
     def close(self) -> None:
         """Releases the store; further calls fail."""
         ...

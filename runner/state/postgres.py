@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import json
 import logging
 import secrets
@@ -259,6 +260,8 @@ class PostgresStateStore(SqlStore):
         self._going: dict[int, RunRecord] = {}
         self._kept_runs: dict[int, _Unwritten] = {}
         self._kept_states: dict[tuple[str, str], tuple[str, datetime]] = {}
+        # Rotated tokens a stop kept for the next start: account -> (JSON, digest it replaces).
+        self._kept_tokens: dict[str, tuple[str, str]] = {}
         self._spool = None if readonly else spool
         with self._lock:
             self._db = self._connect()
@@ -413,7 +416,7 @@ class PostgresStateStore(SqlStore):
                 f" {describe_os_error(exc)}"
             ) from None
         try:
-            database, runs, states = _parse_spool(text)
+            database, runs, states, tokens = _parse_spool(text)
         except _DAMAGED as exc:
             raise StateError(
                 f"{path} is damaged ({exc}): move it away to start (the run ends and job states "
@@ -434,6 +437,8 @@ class PostgresStateStore(SqlStore):
         assert self._db is not None
         try:
             self._write_kept(self._db)
+            for account, (text, replaces) in tokens.items():
+                self._store_kept_token(self._db, account, text, replaces)
         except psycopg.Error as exc:
             raise self._explain(exc, "write to") from None
         log.warning("wrote what the last stop kept in %s to the state database", path)
@@ -442,20 +447,55 @@ class PostgresStateStore(SqlStore):
         except OSError as exc:
             log.error("cannot remove %s (%s): remove it by hand", path, describe_os_error(exc))
 
+    def _store_kept_token(
+        self, db: psycopg.Connection, account: str, text: str, replaces: str
+    ) -> None:
+        """Stores a token a stop kept, if the row still holds the refresh token it replaced."""
+        with db.transaction():
+            row = db.execute(
+                "SELECT token FROM tokens WHERE account = %s FOR UPDATE", (account,)
+            ).fetchone()
+            current = None
+            with contextlib.suppress(*_DAMAGED):
+                current = json.loads(row[0])["refresh_token"] if row and row[0] else None
+            if current is None or _digest(current) != replaces:
+                log.warning(
+                    "%s: a newer authorization is stored than the token the last stop kept: "
+                    "that one stays",
+                    account,
+                )
+                return
+            db.execute(
+                "UPDATE tokens SET token = %s, version = version + 1, updated_at = now()"
+                " WHERE account = %s",
+                (text, account),
+            )
+        log.warning("%s: stored the refresh token the last stop could not save", account)
+
+    def keep_token(self, account: str, token: Mapping[str, Any], replaces: str) -> str | None:
+        """Kept with the run ends in the spool file, if there is one (see `StateStore`)."""
+        if self._spool is None:
+            return None
+        with self._lock:
+            self._kept_tokens[account] = (json.dumps(dict(token)), _digest(replaces))
+        return str(self._spool)
+
     def _keep_in_spool(self, path: Path) -> None:
         """Adds what is kept in memory to the spool file (caller locks)."""
         runs: dict[int, _Unwritten] = {}
         states: dict[tuple[str, str], tuple[str, datetime]] = {}
+        tokens: dict[str, tuple[str, str]] = {}
         with contextlib.suppress(FileNotFoundError, *_DAMAGED):
-            database, runs, states = _parse_spool(path.read_text(encoding="utf-8"))
+            database, runs, states, tokens = _parse_spool(path.read_text(encoding="utf-8"))
             if database != self.where:
                 raise FileExistsError(
                     errno.EEXIST, f"it holds what could not be written to {database}", str(path)
                 )
         runs.update(self._kept_runs)
         states.update(self._kept_states)
+        tokens.update(self._kept_tokens)
         private_dir(path.parent)
-        write_private(path, _spool_text(self.where, runs, states))
+        write_private(path, _spool_text(self.where, runs, states, tokens))
 
     @contextmanager
     def _transaction(self, doing: str = "write to") -> Iterator[psycopg.Cursor[Any]]:
@@ -650,7 +690,7 @@ class PostgresStateStore(SqlStore):
     def close(self) -> None:
         """Closes the connection (ending this store's owner lock); further calls fail."""
         with self._lock:
-            if (self._kept_runs or self._kept_states) and not self._closed:
+            if (self._kept_runs or self._kept_states or self._kept_tokens) and not self._closed:
                 self._keep_at_stop()
             self._closed = True
             if self._db is not None:
@@ -658,8 +698,15 @@ class PostgresStateStore(SqlStore):
 
     def _keep_at_stop(self) -> None:
         """The stop with the database still out of reach: kept in the spool, or said lost."""
-        runs = ", ".join(map(str, sorted(self._kept_runs))) or "none"
-        jobs = ", ".join(sorted(job for _, job in self._kept_states)) or "none"
+        runs = ", ".join(map(str, sorted(self._kept_runs)))
+        jobs = ", ".join(sorted(job for _, job in self._kept_states))
+        accounts = ", ".join(sorted(self._kept_tokens))
+        kept = [
+            f"the end of run(s) {runs}" if runs else "",
+            f"the state of job(s) {jobs}" if jobs else "",
+            f"the new refresh token of account(s) {accounts}" if accounts else "",
+        ]
+        what = ", ".join(part for part in kept if part)
         problem = "no state_dir to keep them in"
         if self._spool is not None:
             try:
@@ -668,22 +715,20 @@ class PostgresStateStore(SqlStore):
                 problem = f"cannot keep them in {self._spool}: {describe_os_error(exc)}"
             else:
                 log.error(
-                    "the state database %s was still out of reach at the stop: the end of run(s) "
-                    "%s and the state of job(s) %s are kept in %s and written at the next start",
+                    "the state database %s was still out of reach at the stop: %s: kept in %s and "
+                    "written at the next start",
                     self.where,
-                    runs,
-                    jobs,
+                    what,
                     self._spool,
                 )
                 return
         log.error(
-            "the state database %s was still out of reach at the stop (%s): not recorded: the "
-            "end of run(s) %s (they will show as interrupted), the state of job(s) %s (their "
-            "next run starts from the state saved before)",
+            "the state database %s was still out of reach at the stop (%s): not recorded: %s "
+            "(runs show as interrupted, jobs start from the state saved before, an account whose "
+            "token is lost needs 'spotify-runner auth')",
             self.where,
             problem,
-            runs,
-            jobs,
+            what,
         )
 
 
@@ -694,10 +739,16 @@ _DAMAGED = (ValueError, LookupError, TypeError, AttributeError)
 _UNLESS_NEWER = " WHERE job_state.updated_at < excluded.updated_at"
 
 
+def _digest(refresh_token: str) -> str:
+    """What the spool says of a spent refresh token: enough to recognise it, not to use it."""
+    return hashlib.sha256(refresh_token.encode()).hexdigest()
+
+
 def _spool_text(
     database: str,
     runs: Mapping[int, _Unwritten],
     states: Mapping[tuple[str, str], tuple[str, datetime]],
+    tokens: Mapping[str, tuple[str, str]],
 ) -> bytes:
     data = {
         "version": 1,
@@ -715,14 +766,20 @@ def _spool_text(
             [account, job, text, saved_at.isoformat()]
             for (account, job), (text, saved_at) in states.items()
         ],
+        "tokens": [[account, text, replaces] for account, (text, replaces) in tokens.items()],
     }
     return json.dumps(data, indent=1).encode()
 
 
 def _parse_spool(
     text: str,
-) -> tuple[str, dict[int, _Unwritten], dict[tuple[str, str], tuple[str, datetime]]]:
-    """(database, runs, job states) of a spool file.
+) -> tuple[
+    str,
+    dict[int, _Unwritten],
+    dict[tuple[str, str], tuple[str, datetime]],
+    dict[str, tuple[str, str]],
+]:
+    """(database, runs, job states, tokens) of a spool file.
 
     Raises:
         ValueError, LookupError, TypeError, AttributeError: it is not one (`_DAMAGED`).
@@ -745,7 +802,11 @@ def _parse_spool(
         (str(account), str(job)): (str(state), datetime.fromisoformat(saved_at))
         for account, job, state, saved_at in data["states"]
     }
-    return str(data["database"]), runs, states
+    tokens = {
+        str(account): (str(token), str(replaces))
+        for account, token, replaces in data.get("tokens", [])
+    }
+    return str(data["database"]), runs, states, tokens
 
 
 @dataclass

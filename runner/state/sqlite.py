@@ -10,7 +10,7 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
@@ -417,6 +417,11 @@ class SqliteStateStore(SqlStore):
 
     def flush(self) -> None:
         """Nothing to do: a file does not go out of reach, and nothing is kept back."""
+
+    def keep_token(self, account: str, token: Mapping[str, Any], replaces: str) -> str | None:
+        """Cannot: the token files are refused by the same disk (see `StateStore`)."""
+        del account, token, replaces
+        return None
 
     def close(self) -> None:
         """Closes the connection; further calls raise sqlite3.ProgrammingError."""

@@ -41,7 +41,8 @@ class DatabaseUnavailable(OSError):
     def __init__(self, where: str, exc: BaseException) -> None:
         lines = str(exc).strip().splitlines()
         first = lines[0] if lines else type(exc).__name__
-        super().__init__(errno.EIO, f"the state database {where} failed: {first}")
+        # Not EIO: that would read "an I/O error: check the disk" (`describe_os_error`).
+        super().__init__(errno.ENOTCONN, f"the state database {where} failed: {first}")
 
 
 class _NothingReserved(TokenReservation):

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import pytest
 import yaml
 
+from runner.config import SpotifyConfig
 from runner.state import RunRecord, open_state, postgres_token_store
 from runner.testing import FakeSpotify
 from runner.testing.ports import free_port
@@ -320,3 +321,14 @@ def every(seconds: int | str, job: str = "counter", **more: Any) -> dict[str, An
     """A job entry on an `every` schedule."""
     value = f"{seconds}s" if isinstance(seconds, int) else seconds
     return {"job": job, "schedule": {"every": value}, **more}
+
+
+def spotify_config(fake: FakeSpotify, refresh_token: str | None = None) -> SpotifyConfig:
+    """The `spotify:` settings that point a token manager at `fake`."""
+    return SpotifyConfig(
+        client_id=fake.CLIENT_ID,
+        client_secret=fake.CLIENT_SECRET,  # type: ignore[arg-type]
+        refresh_token=refresh_token,  # type: ignore[arg-type]
+        accounts_url=fake.accounts_url,
+        api_url=fake.api_url,
+    )

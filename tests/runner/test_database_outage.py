@@ -14,18 +14,22 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from daemon_world import DaemonProcess, World, every, free_port, wait_for
+from daemon_world import DaemonProcess, World, every, free_port, spotify_config, wait_for
 
 from runner.config import load_config
 from runner.errors import ConfigError
 from runner.state import INTERRUPTED, SPOOL_FILE, RunRecord, RunStatus, StateError
 from runner.state.postgres import PostgresStateStore
+from runner.state.tokens import PostgresTokenStore
+from runner.testing import FakeSpotify, Fault
+from runner.tokens import TokenManager
 
 ACTIVE = "is now the active daemon"
 LOST = "lost the connection to the state database"
@@ -219,7 +223,7 @@ def test_a_daemon_stopped_before_the_database_is_back_records_the_run_at_its_nex
     daemon.send(signal.SIGTERM)  # stopped (a reboot, say) before the database is back
     assert daemon.wait() == 0
     stop = daemon.stderr()
-    assert f"the end of run(s) {going.id} and the state of job(s)" in stop
+    assert f"the end of run(s) {going.id}, the state of job(s)" in stop
     assert SPOOL_FILE in stop
 
     relay.open()
@@ -351,7 +355,7 @@ def test_a_stop_before_the_database_is_back_keeps_what_it_could_not_write_for_th
         with caplog.at_level("ERROR", logger="runner.state"):
             mine.close()  # the daemon stops, the database still out of reach
         (line,) = [r.getMessage() for r in caplog.records if "at the stop" in r.getMessage()]
-        assert f"the end of run(s) {run_id} and the state of job(s) fast, slow are kept in" in line
+        assert f"the end of run(s) {run_id}, the state of job(s) fast, slow: kept in" in line
         assert str(spool) in line
         assert spool.stat().st_mode & 0o777 == 0o600
         assert other.get_run(run_id).status is RunStatus.RUNNING  # type: ignore[union-attr]
@@ -385,3 +389,122 @@ def test_a_damaged_spool_is_one_line_that_names_it_and_is_left_in_place(
     assert f"{spool} is damaged" in message
     assert "move it away to start" in message
     assert spool.read_text() == '{"version": 1, "runs": '
+
+
+def test_a_rotated_token_the_database_refused_is_kept_by_the_stop_and_stored_at_the_next_start(
+    postgres_url: str, relay: Relay, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The database drops while Spotify answers a refresh: the new token exists only in memory.
+
+    The daemon's stop hands it to the state store (`keep_token`), which keeps it in the spool
+    file; the next start stores it, since the row still holds the refresh token it replaced.
+    """
+    spool = tmp_path / "state" / SPOOL_FILE
+    url = _through(postgres_url, relay.port)
+    with FakeSpotify(rotation="rotate_revoke") as fake:
+        grant = fake.grant(scopes=("user-read-private",))
+        seed = PostgresTokenStore(postgres_url)
+        TokenManager(spotify_config(fake, grant), seed).refresh(force=True)
+        stored = seed.load()
+        assert stored is not None
+        through = PostgresTokenStore(url)
+        tokens = TokenManager(spotify_config(fake), through)
+        state = PostgresStateStore(url, spool=spool)
+        # Spotify takes 2 s to answer; meanwhile the database goes out of reach.
+        fake.inject(Fault(method="POST", path="/api/token$", status=None, latency=2.0))
+        threading.Timer(1.0, relay.cut).start()
+        with caplog.at_level("INFO"):
+            tokens.refresh(force=True)
+        rotation = tokens.unsaved_rotation()
+        assert rotation is not None
+        assert "the state database" in caplog.text
+        assert "check the disk" not in caplog.text
+        token, replaces = rotation
+        assert replaces == stored.refresh_token
+        assert token.refresh_token != replaces
+        assert seed.load() == stored  # the row still holds the spent one
+        assert state.keep_token("default", token.to_json(), replaces) == str(spool)
+        state.close()  # the stop
+        assert spool.stat().st_mode & 0o777 == 0o600
+
+        relay.open()
+        PostgresStateStore(url, spool=spool).close()  # the next start
+        assert not spool.exists()
+        again = seed.load()
+        assert again is not None
+        assert again.refresh_token == token.refresh_token
+        fresh_store = PostgresTokenStore(postgres_url)
+        assert TokenManager(spotify_config(fake), fresh_store).refresh(
+            force=True
+        )  # no re-authorization
+        for store in (seed, through, fresh_store):
+            store.close()
+        for secret in (grant, token.refresh_token, token.access_token or "-"):
+            assert secret not in caplog.text
+
+
+def test_a_kept_token_does_not_replace_an_authorization_given_since(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    spool = tmp_path / SPOOL_FILE
+    with FakeSpotify() as fake:
+        tokens = PostgresTokenStore(postgres_url)
+        TokenManager(
+            spotify_config(fake, fake.grant(scopes=("user-read-private",))), tokens
+        ).refresh(force=True)
+        stored = tokens.load()
+        assert stored is not None
+        state = PostgresStateStore(postgres_url, spool=spool)
+        kept = replace(stored, refresh_token="kept-by-the-stop")
+        state.keep_token("default", kept.to_json(), stored.refresh_token)
+        state.close()
+        newer = replace(stored, refresh_token="from-auth-meanwhile")
+        tokens.save(newer)  # `auth` while the daemon was stopped
+        PostgresStateStore(postgres_url, spool=spool).close()
+        assert tokens.load() == newer
+        assert not spool.exists()
+        tokens.close()
+
+
+def test_a_daemon_stopped_with_a_rotated_token_the_database_refused_keeps_it_for_its_next_start(
+    postgres_url: str, relay: Relay, tmp_path: Path
+) -> None:
+    """The database drops while Spotify answers a refresh; the daemon is stopped before it is
+    back. The next start stores the token the stop kept: the account goes on, no `auth`."""
+    with FakeSpotify(rotation="rotate_revoke", access_token_lifetime=4) as fake:
+        world = World(fake, tmp_path)
+        try:
+            world.write_config(
+                {"tick": every(1)},
+                state={"url": _through(postgres_url, relay.port), "node": "a", "grace": "30s"},
+            )
+            daemon = world.daemon()
+            daemon.wait_log(ACTIVE, timeout=30)
+            wait_for(lambda: [r for r in _runs(postgres_url) if r.status is RunStatus.OK], 30,
+                     "an ok run")  # fmt: skip
+            fake.inject(Fault(method="POST", path="/api/token$", status=None, latency=3.0))
+            wait_for(lambda: fake.faults[0][1] == 0, 30, "a refresh reaching Spotify")
+            relay.cut()  # Spotify answers, rotating the token; the database is gone meanwhile
+            daemon.wait_log("could not be saved", timeout=20)
+            daemon.send(signal.SIGTERM)
+            assert daemon.wait() == 0
+            (line,) = [ln for ln in daemon.stderr().splitlines() if "with this stop" in ln]
+            assert f"kept in {world.state_dir / SPOOL_FILE} with this stop" in line
+
+            relay.open()
+            restarted_at = datetime.now(UTC)
+            again = world.daemon()
+            again.wait_log(ACTIVE, timeout=30)
+            wait_for(
+                lambda: [r for r in _runs(postgres_url) if r.started_at > restarted_at
+                         and r.status is RunStatus.OK],
+                30,
+                "an ok run after the restart",
+            )  # fmt: skip
+            after = [r for r in _runs(postgres_url) if r.started_at > restarted_at]
+            assert all(r.status is not RunStatus.NEEDS_AUTH for r in after), after
+            assert "stored the refresh token the last stop could not save" in again.stderr()
+            assert "Traceback" not in daemon.stderr() + again.stderr()
+        finally:
+            world.close()
+        world.assert_no_secrets()

@@ -13,7 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from runner.config import SpotifyConfig
+from daemon_world import spotify_config
+
 from runner.state.tokens import PostgresTokenStore
 from runner.testing import FakeSpotify
 from runner.tokens import TokenManager
@@ -21,16 +22,6 @@ from runner.tokens import TokenManager
 CHILD = Path(__file__).with_name("pg_token_child.py")
 LIFETIME = 2.0
 SECONDS = 20
-
-
-def spotify_config(fake: FakeSpotify, refresh_token: str | None = None) -> SpotifyConfig:
-    return SpotifyConfig(
-        client_id=fake.CLIENT_ID,
-        client_secret=fake.CLIENT_SECRET,  # type: ignore[arg-type]
-        refresh_token=refresh_token,  # type: ignore[arg-type]
-        accounts_url=fake.accounts_url,
-        api_url=fake.api_url,
-    )
 
 
 def test_a_token_stored_by_one_process_is_what_another_loads(postgres_url: str) -> None:
