@@ -508,7 +508,14 @@ class PostgresStateStore(SqlStore):
         with self._lock, self._translated("read"):
             # The shared reads are written with `?`; none has a literal question mark.
             query = sql.replace("?", "%s").encode()
-            return self._connection().execute(query, params).fetchall()
+            try:
+                return self._connection().execute(query, params).fetchall()
+            except psycopg.OperationalError:
+                if self._db is None or not self._db.broken:
+                    raise
+                # A connection the server or the network dropped fails its first use even when
+                # the server is back: a read is safe to try once more, on a new connection.
+                return self._connection().execute(query, params).fetchall()
 
     def _time(self, value: Any) -> datetime | None:
         return _utc(value)

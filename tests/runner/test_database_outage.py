@@ -241,6 +241,23 @@ def test_a_daemon_stopped_before_the_database_is_back_records_the_run_at_its_nex
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
+def test_a_read_right_after_the_database_came_back_is_answered(
+    postgres_url: str, relay: Relay
+) -> None:
+    """The connection the outage broke fails its first use, even with the server back: a read
+    is tried again on a new one (a run's end-of-run read once failed the run so, in CI)."""
+    store = PostgresStateStore(_through(postgres_url, relay.port))
+    try:
+        run_id = store.start_run("slow", scheduled_at=T0, started_at=T0)
+        relay.cut()
+        relay.open()
+        found = store.get_run(run_id)
+        assert found is not None
+        assert found.status is RunStatus.RUNNING
+    finally:
+        store.close()
+
+
 @pytest.mark.parametrize("orphaned", [False, True], ids=["alone", "marked-by-another"])
 def test_the_store_keeps_what_it_cannot_write_and_writes_it_once_the_database_is_back(
     postgres_url: str, relay: Relay, orphaned: bool

@@ -2,15 +2,17 @@
 
 Two daemon processes on one real PostgreSQL database. The active one's leadership session is
 ended from outside (`pg_terminate_backend`, what the server does to a session whose machine
-vanished behind a network cut) while its other sessions live on: the standby takes the lock
-at its next poll, and the old active daemon finds out at its own next check, up to a poll
-later. A run due in between must not be claimed there (it was, once, in CI).
+vanished behind a network cut) while its other sessions live on, and the test takes the lock
+itself at once, as a standby that won it would. Until its next check, up to a poll later, the
+old active daemon still thinks it leads: a run due meanwhile must not be claimed there (it was,
+once, in CI). Holding the lock in the test makes the hand-over certain each round, instead of
+a race between the old daemon winning its lock back and the standby's poll.
 """
 
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -19,14 +21,12 @@ from daemon_world import World, every, wait_for
 from runner.state.leadership import LEADER_LOCK
 
 ACTIVE = "is now the active daemon"
-ROUNDS = 6
+ROUNDS = 3
+HOLD = 3.0  # seconds: past the old active daemon's next check (every 2 s)
 
 
-def _leader(url: str) -> tuple[int, str, int, datetime] | None:
-    """(session pid, node, epoch, since) of the daemon holding the lead, if one does.
-
-    In this database only: other tests' pairs hold the same lock in theirs.
-    """
+def _leader_pid(url: str) -> int | None:
+    """The session holding the lead, in this database only (other tests' pairs hold theirs)."""
     with psycopg.connect(url, autocommit=True) as db:
         held = db.execute(
             "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
@@ -34,27 +34,32 @@ def _leader(url: str) -> tuple[int, str, int, datetime] | None:
             " (SELECT oid FROM pg_database WHERE datname = current_database())",
             (LEADER_LOCK,),
         ).fetchone()
-        row = db.execute("SELECT node, epoch, since FROM leadership WHERE id = 1").fetchone()
-    if held is None or row is None:
-        return None
-    return int(held[0]), str(row[0]), int(row[1]), row[2]
+    return None if held is None else int(held[0])
 
 
-def _taken_after(url: str, epoch: int) -> tuple[int, str, int, datetime] | None:
-    """The lead, once someone took it after `epoch`."""
-    lead = _leader(url)
-    return lead if lead is not None and lead[2] > epoch else None
-
-
-def _claims(url: str, node: str, after: datetime) -> list[Any]:
+def _claims(url: str, since: datetime, until: datetime) -> list[Any]:
     with psycopg.connect(url, autocommit=True) as db:
         return db.execute(
-            "SELECT job, scheduled_at, claimed_at FROM claims WHERE node = %s AND claimed_at > %s",
-            (node, after),
+            "SELECT node, job, scheduled_at FROM claims WHERE claimed_at > %s AND claimed_at < %s",
+            (since, until),
         ).fetchall()
 
 
-def test_the_old_active_daemon_claims_nothing_once_the_standby_has_taken_over(
+def _take_the_lead(db: psycopg.Connection, pid: int) -> bool:
+    """Ends session `pid` and takes its lock before either daemon can: True when taken."""
+    db.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        row = db.execute("SELECT pg_try_advisory_lock(%s, 0)", (LEADER_LOCK,)).fetchone()
+        if row and row[0]:
+            return True
+        if _leader_pid(str(db.info.dsn)) not in (pid, None):
+            return False  # a daemon won it first: not this round
+        time.sleep(0.005)
+    return False
+
+
+def test_the_old_active_daemon_claims_nothing_once_another_holds_the_lead(
     world: World, postgres_url: str
 ) -> None:
     paths = [
@@ -70,21 +75,22 @@ def test_the_old_active_daemon_claims_nothing_once_the_standby_has_taken_over(
     first.wait_log(ACTIVE, timeout=30)
     second = world.daemon(config=paths[1])
     second.wait_log("spotify-runner started", timeout=30)
-    handovers = 0
+    held = 0
     for _ in range(ROUNDS):
-        before = wait_for(lambda: _leader(postgres_url), 30, "a daemon leading")
-        pid, node, epoch, _ = before
+        pid = wait_for(lambda: _leader_pid(postgres_url), 30, "a daemon leading")
+        wait_for(lambda: _claims(postgres_url, datetime.now(UTC).replace(year=2000),
+                                 datetime.now(UTC)), 30, "a claimed run")  # fmt: skip
         with psycopg.connect(postgres_url, autocommit=True) as db:
-            db.execute("SELECT pg_terminate_backend(%s)", (pid,))
-        after = wait_for(lambda e=epoch: _taken_after(postgres_url, e), 30, "the lead taken again")
-        _, winner, _, since = after
-        if winner == node:
-            continue  # it won its lock back before the standby's poll: still the only active
-        handovers += 1
-        time.sleep(3)  # past the old active daemon's next check
-        assert _claims(postgres_url, node, since) == [], (
-            f"node {node} claimed runs after node {winner} took the lead at {since}"
-        )
-    assert handovers >= 1, f"in {ROUNDS} rounds the standby never took over"
+            if not _take_the_lead(db, pid):
+                continue
+            held += 1
+            since = datetime.now(UTC)
+            time.sleep(HOLD)
+            until = datetime.now(UTC)
+            # Neither daemon leads while the test holds the lock: nothing may be claimed.
+            assert _claims(postgres_url, since, until) == []
+        # Closing the session gives the lead back: a daemon takes it and runs go on.
+        wait_for(lambda: _leader_pid(postgres_url), 30, "a daemon leading again")
+    assert held >= 2, f"the test took the lead in {held} of {ROUNDS} rounds"
     for daemon in (first, second):
         assert "Traceback" not in daemon.stderr()
