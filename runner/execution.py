@@ -172,6 +172,26 @@ class Executor:
             return MissingScopes(missing, self.tokens.auth_command)
         return None
 
+    def _record_start(
+        self,
+        job: LoadedJob,
+        scheduled_at: datetime | None,
+        started: datetime,
+        attempt: int,
+        trigger: str,
+        dry_run: bool,
+    ) -> int:
+        """The run's history row, as running; returns its id."""
+        return self.state.start_run(
+            job.name,
+            scheduled_at=scheduled_at,
+            started_at=started,
+            attempt=attempt,
+            trigger=trigger,
+            dry_run=dry_run,
+            account=self.account,
+        )
+
     def run(
         self,
         job: LoadedJob,
@@ -195,15 +215,7 @@ class Executor:
             # Running without the lock could run the job twice at once: fail this run, plainly;
             # the next one tries again (the state_dir may be given back meanwhile).
             error = str(exc)
-            run_id = self.state.start_run(
-                job.name,
-                scheduled_at=scheduled_at,
-                started_at=started,
-                attempt=attempt,
-                trigger=trigger,
-                dry_run=dry_run,
-                account=self.account,
-            )
+            run_id = self._record_start(job, scheduled_at, started, attempt, trigger, dry_run)
             record = self.state.finish_run(run_id, RunStatus.FAILED, ended_at=started, error=error)
             log.error("%s: %s", job.name, error, extra={"job": job.name, "status": "failed"})
             return RunOutcome(
@@ -243,15 +255,7 @@ class Executor:
         handed: list[bool],
     ) -> RunOutcome:
         started = self.now()
-        run_id = self.state.start_run(
-            job.name,
-            scheduled_at=scheduled_at,
-            started_at=started,
-            attempt=attempt,
-            trigger=trigger,
-            dry_run=dry_run,
-            account=self.account,
-        )
+        run_id = self._record_start(job, scheduled_at, started, attempt, trigger, dry_run)
         jlog = logging.getLogger(f"job.{job.name}")
         broken: StateError | None = None
         with self.capture.recording() as runlog:
