@@ -78,7 +78,7 @@ def open_store(config: Config, *, readonly: bool = False) -> StateStore:
         config.state.url,
         password=None if password is None else password.get_secret_value(),
         readonly=readonly,
-        spool=None if readonly else Path(config.state_dir) / SPOOL_FILE,
+        spool=Path(config.state_dir) / SPOOL_FILE,  # a reader neither writes nor replays it
     )
 
 

@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 import psycopg
 
 from runner.state.contract import StateError
-from runner.state.postgres import PostgresStateStore, connect, safe_url
+from runner.state.postgres import PostgresStateStore, connect, first_line, safe_url
 
 LEADER_LOCK = 0x5352_0003
 
@@ -151,7 +151,7 @@ class Leadership:
                 log.warning(
                     "cannot reach the state database %s to bid for the lead: %s",
                     self.where,
-                    _first(exc),
+                    first_line(exc),
                 )
             self._close_db()
             return None
@@ -186,7 +186,7 @@ class Leadership:
                     "there, then stands by; fix: make the database reachable again (is "
                     "PostgreSQL running? the network to it?)",
                     self.where,
-                    _first(exc),
+                    first_line(exc),
                     self.node,
                     self.grace,
                 )
@@ -258,13 +258,10 @@ def read_leader(url: str, password: str | None = None) -> Leader | None:
     except psycopg.errors.UndefinedTable:
         return None
     except psycopg.Error as exc:
-        raise StateError(f"cannot read the leadership of {safe_url(url)}: {_first(exc)}") from None
+        raise StateError(
+            f"cannot read the leadership of {safe_url(url)}: {first_line(exc)}"
+        ) from None
     if row is None or not held or not held[0]:
         return None
     node, owner, since, epoch = row
     return Leader(node=node, owner=owner, since=since.astimezone(UTC), epoch=int(epoch))
-
-
-def _first(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__

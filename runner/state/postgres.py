@@ -200,12 +200,13 @@ def connect(
     except psycopg.Error as exc:
         kind = StateUnreachable if isinstance(exc, psycopg.OperationalError) else StateError
         raise kind(
-            f"cannot connect to the state database {safe_url(url)}: {_first_line(exc)}: check "
+            f"cannot connect to the state database {safe_url(url)}: {first_line(exc)}: check "
             "that PostgreSQL is running and reachable, and state.url / state.password_file"
         ) from None
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's message (psycopg's run on with context), or its type."""
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
 
@@ -225,7 +226,7 @@ class PostgresStateStore(SqlStore):
         readonly: for readers (`jobs`, `history`): owns no runs (takes no owner lock).
         spool: where a stop with the database out of reach keeps what it could not write (run
             ends, logs, job states); the next store opened on it writes them first. None: lost,
-            and the stop says so.
+            and the stop says so. A `readonly` store neither writes nor replays it.
 
     Raises:
         StateError: the server cannot be reached, or the schema is from a newer version.
@@ -340,7 +341,7 @@ class PostgresStateStore(SqlStore):
         else:
             fix = "check the database"
         kind = StateUnreachable if isinstance(exc, psycopg.OperationalError) else StateError
-        return kind(f"cannot {doing} the state database {self.where}: {_first_line(exc)}: {fix}")
+        return kind(f"cannot {doing} the state database {self.where}: {first_line(exc)}: {fix}")
 
     def _connection(self) -> psycopg.Connection:
         """The open connection, reconnecting one the server or network broke (caller locks)."""
@@ -465,11 +466,7 @@ class PostgresStateStore(SqlStore):
                     account,
                 )
                 return
-            db.execute(
-                "UPDATE tokens SET token = %s, version = version + 1, updated_at = now()"
-                " WHERE account = %s",
-                (text, account),
-            )
+            db.execute(STORE_TOKEN, (text, account))
         log.warning("%s: stored the refresh token the last stop could not save", account)
 
     def keep_token(self, account: str, token: Mapping[str, Any], replaces: str) -> str | None:
@@ -738,6 +735,11 @@ class PostgresStateStore(SqlStore):
             what,
         )
 
+
+# A token stored for an account (its row exists): the version tells other processes it changed.
+STORE_TOKEN = (
+    "UPDATE tokens SET token = %s, version = version + 1, updated_at = now() WHERE account = %s"
+)
 
 # What reading a spool file that is not one raises.
 _DAMAGED = (ValueError, LookupError, TypeError, AttributeError)

@@ -23,7 +23,13 @@ from pathlib import Path
 import psycopg
 
 from runner.state.contract import StateError
-from runner.state.postgres import PostgresStateStore, connect, safe_url
+from runner.state.postgres import (
+    STORE_TOKEN,
+    PostgresStateStore,
+    connect,
+    first_line,
+    safe_url,
+)
 from runner.tokens import (
     StoredToken,
     TokenReservation,
@@ -39,10 +45,8 @@ class DatabaseUnavailable(OSError):
     """The state database did not answer; to the token manager, a store it cannot use now."""
 
     def __init__(self, where: str, exc: BaseException) -> None:
-        lines = str(exc).strip().splitlines()
-        first = lines[0] if lines else type(exc).__name__
         # Not EIO: that would read "an I/O error: check the disk" (`describe_os_error`).
-        super().__init__(errno.ENOTCONN, f"the state database {where} failed: {first}")
+        super().__init__(errno.ENOTCONN, f"the state database {where} failed: {first_line(exc)}")
 
 
 class _NothingReserved(TokenReservation):
@@ -189,11 +193,7 @@ class PostgresTokenStore(TokenStore):
         del reservation
         text = json.dumps(token.to_json())
         with self.lock(), self._database() as db:
-            db.execute(
-                "UPDATE tokens SET token = %s, version = version + 1, updated_at = now()"
-                " WHERE account = %s",
-                (text, self.account),
-            )
+            db.execute(STORE_TOKEN, (text, self.account))
 
     def stored_accounts(self) -> list[str]:
         """The accounts with a token in this database (for `state migrate` and checks)."""
