@@ -10,7 +10,6 @@ import json
 import logging
 import os
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -91,12 +90,7 @@ class Session:
             TokenNotSaved: the write kept failing (exit 3; the message says where and why).
         """
         for manager in self._managers:
-            for attempt in range(3):
-                if manager.save_pending():
-                    break
-                if attempt < 2:
-                    time.sleep(0.5)
-            problem = manager.unsaved_error()
+            problem = manager.save_before_exit()
             if problem is not None:
                 raise problem
 

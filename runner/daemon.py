@@ -46,11 +46,11 @@ from runner.schedule import (
     MISFIRE_GRACE_TIME,
     Plan,
     failover_gap,
-    lost_to_authorization,
     misfire_grace_time,
     missed_fire_time,
     next_fire_times,
     plan,
+    refused_for_authorization,
     retry_delay,
     slot_history,
     slot_of,
@@ -322,13 +322,8 @@ class Daemon:
                 self.state.close()
 
     def _last_token_save(self, tokens: TokenManager) -> None:
-        """At the stop: a refresh token only memory holds is written now, or said lost."""
-        for attempt in range(3):
-            if tokens.save_pending():
-                return
-            if attempt < 2:
-                time.sleep(0.5)
-        problem = tokens.unsaved_error()
+        """At the stop: a refresh token only memory holds is written now, kept, or said lost."""
+        problem = tokens.save_before_exit()
         if problem is None:
             return
         rotation = tokens.unsaved_rotation()
@@ -612,12 +607,13 @@ class Daemon:
         for job in self.jobs.values():
             if job.config.account != account:
                 continue
-            slot = self._lost_slot(job)
-            if slot is None or (
-                authorized_after is not None
-                and not self._refused_before(job, slot, authorized_after)
-            ):
+            refused = self._lost_run(job)
+            if refused is None or refused.scheduled_at is None:
                 continue
+            assert refused.ended_at is not None  # a refused run has ended
+            if authorized_after is not None and refused.ended_at.timestamp() >= authorized_after:
+                continue  # refused after it: the stored authorization is the one that failed
+            slot = refused.scheduled_at
             with self._inflight_cv:
                 if (job.name, slot) in self._lost_pending:
                     continue  # authorized twice in a row: its make-up is on its way already
@@ -628,16 +624,6 @@ class Daemon:
                 with self._inflight_cv:
                     self._lost_pending.discard((job.name, slot))
                 raise
-
-    def _refused_before(self, job: LoadedJob, slot: datetime, authorized_at: float) -> bool:
-        """Whether the fire time's newest run was refused before `authorized_at` (Unix time)."""
-        runs = self.state.runs(job.name, limit=20, account=job.config.account)
-        of_slot = [run for run in runs if run.scheduled_at == slot and run.ended_at is not None]
-        if not of_slot:
-            return False
-        refused = max(of_slot, key=lambda run: run.id)
-        assert refused.ended_at is not None
-        return refused.ended_at.timestamp() < authorized_at
 
     def _make_up_lost_offline(self) -> None:
         """At start, or on taking the lead: fire times lost to an authorization given meanwhile.
@@ -674,11 +660,11 @@ class Daemon:
             misfire_grace_time=None,
         )
 
-    def _lost_slot(self, job: LoadedJob) -> datetime | None:
-        """The fire time of `job` that a missing authorization cost, if it is to run now."""
+    def _lost_run(self, job: LoadedJob) -> RunRecord | None:
+        """The refused run of the fire time a missing authorization cost, if it is to run now."""
         if not job.config.enabled or is_paused(self.state, job.name, job.config.account):
             return None
-        return lost_to_authorization(
+        return refused_for_authorization(
             self.state,
             job.name,
             job.config.account,
@@ -690,7 +676,10 @@ class Daemon:
         """The make-up of `slot`, decided again as it starts: a regular run may have come since."""
         try:
             job = self.jobs.get(name)
-            if job is None or self._lost_slot(job) != slot:
+            if job is None:
+                return  # removed by a reload meanwhile
+            refused = self._lost_run(job)
+            if refused is None or refused.scheduled_at != slot:
                 return
             log.info(
                 "%s: its run for %s waited for the authorization of account %s; running it now",

@@ -23,7 +23,7 @@ from __future__ import annotations
 import random
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from itertools import takewhile
 from typing import Any, Protocol
@@ -32,7 +32,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.date import DateTrigger
 
 from runner.cron import CrontabTrigger
-from runner.state.contract import RunStatus
+from runner.state.contract import RunRecord, RunStatus
 
 # APScheduler's default misfire_grace_time of 1 s drops a run that starts more than a second
 # late, and the check happens in the worker thread: a run that waited for a free worker, or a
@@ -356,12 +356,28 @@ def lost_to_authorization(
 ) -> datetime | None:
     """The job's latest fire time when it did not run for want of an authorization, or None.
 
-    That is the job's last slot when the newest run recorded for it ended `needs_auth`, no run
+    The fire time of `refused_for_authorization`'s run.
+    """
+    refused = refused_for_authorization(state, job, account, exact=exact, now=now)
+    return None if refused is None or refused.scheduled_at is None else refused.scheduled_at
+
+
+def refused_for_authorization(
+    state: RunHistory,
+    job: str,
+    account: str,
+    *,
+    exact: BaseTrigger | None,
+    now: datetime,
+) -> RunRecord | None:
+    """The run of the job's latest fire time that ended `needs_auth`, if it is to be made up.
+
+    That is the newest run recorded for the job's last slot, when it ended `needs_auth`, no run
     of the job (of any slot, manual ones too) has ended ok since, and the schedule (`exact`:
     its trigger without jitter, None when nothing more is scheduled) has no fire time after it
     up to `now`: once a later fire time has come, its own run stands for the job, and a
     make-up of the older one would be a second run in a row. One fire time however many were
-    lost: the make-up is coalesced, like a restart's catch-up.
+    lost: the make-up is coalesced, like a restart's catch-up. Its `scheduled_at` is in UTC.
     """
     _require_aware(now, "now")
     last = state.last_scheduled_at(job, account=account)
@@ -371,7 +387,7 @@ def lost_to_authorization(
     of_slot = [record for record in runs if record.scheduled_at == last]
     if not of_slot:
         return None  # beyond the recent history: nothing to go by
-    newest = max(of_slot, key=lambda record: record.id)
+    newest: RunRecord = max(of_slot, key=lambda record: record.id)
     if newest.status is not RunStatus.NEEDS_AUTH or newest.ended_at is None:
         return None
     if any(record.status is RunStatus.OK and record.id > newest.id for record in runs):
@@ -380,7 +396,7 @@ def lost_to_authorization(
         later = next_fire_times(exact, last, 1)
         if later and later[0] <= now:
             return None
-    return last.astimezone(UTC)
+    return replace(newest, scheduled_at=last.astimezone(UTC))
 
 
 def missed_fire_time(

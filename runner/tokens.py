@@ -969,6 +969,19 @@ class TokenManager:
                 self._unsaved_problem = describe_os_error(exc)
                 return False
 
+    def save_before_exit(self, tries: int = 3, pause: float = 0.5) -> TokenNotSaved | None:
+        """At the end of a process: the last tries to write a token only memory holds.
+
+        Returns:
+            None when nothing is left unsaved; else the error that says it is not saved.
+        """
+        for attempt in range(tries):
+            if self.save_pending():
+                return None
+            if attempt < tries - 1:
+                self._sleep(pause)
+        return self.unsaved_error()
+
     def unsaved_rotation(self) -> tuple[StoredToken, str] | None:
         """A rotated token only memory holds, and the spent refresh token the store still has.
 
