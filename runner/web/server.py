@@ -135,23 +135,24 @@ class WebServer:
             self.ready.wait(timeout)
         server = self._server
         thread = self._thread
-        if server is not None:
-            server.task_dispatcher.shutdown(timeout=timeout)
-            # The loop closes the sockets under the trigger's lock: while it is held here, the
-            # trigger's pipe is open, and pulling it wakes the loop to close them and end.
-            with server.trigger.lock:
-                self._closing = True
-                if not self._closed:
-                    server.pull_trigger()
+        if server is None:  # never served, or the app could not be built
+            if self._socket is not None:
+                self._socket.close()
             if thread is not None:
                 thread.join(timeout)
-            if thread is None or not thread.is_alive():
-                with server.trigger.lock:
-                    self._close_all()  # the loop never ran: nothing selects on them
-        elif self._socket is not None:
-            self._socket.close()
+            return
+        server.task_dispatcher.shutdown(timeout=timeout)
+        # The loop closes the sockets under the trigger's lock: while it is held here, the
+        # trigger's pipe is open, and pulling it wakes the loop to close them and end.
+        with server.trigger.lock:
+            self._closing = True
+            if not self._closed:
+                server.pull_trigger()
         if thread is not None:
             thread.join(timeout)
+        if thread is None or not thread.is_alive():
+            with server.trigger.lock:
+                self._close_all()  # the loop never ran: nothing selects on them
 
     def _close_all(self) -> None:
         """Closes every socket of the server, once (the caller holds the trigger's lock)."""
