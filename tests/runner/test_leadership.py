@@ -7,16 +7,25 @@ that was the lead; `pg_terminate_backend` does the same here, on purpose, from o
 from __future__ import annotations
 
 import psycopg
+from daemon_world import wait_for
 
 from runner.state.leadership import Leadership
 
 
 def _end_session(url: str, leadership: Leadership) -> None:
-    """What the server does to a vanished daemon's session: ends it, releasing its lock."""
+    """What the server does to a vanished daemon's session: ends it, releasing its lock.
+
+    `pg_terminate_backend` only signals the backend; its locks go when it has exited.
+    """
     assert leadership._db is not None
     pid = leadership._db.info.backend_pid
     with psycopg.connect(url, autocommit=True) as db:
         assert db.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone() == (True,)
+        wait_for(
+            lambda: db.execute("SELECT 1 FROM pg_locks WHERE pid = %s", (pid,)).fetchone() is None,
+            10,
+            "the ended session's locks to be released",
+        )
 
 
 def test_a_daemon_whose_session_ended_cannot_confirm_a_lead_another_has_taken(
