@@ -118,7 +118,12 @@ def _through(url: str, port: int) -> str:
 def _active_with_a_run_going(
     world: World, postgres_url: str, relay: Relay, **job: Any
 ) -> tuple[DaemonProcess, RunRecord]:
-    """An active daemon reaching the database through the relay, and a 3-s run it has going."""
+    """An active daemon reaching the database through the relay, and a 3-s run it has going.
+
+    Going means in the job's sleep, past its first Spotify call: the run has read its job state
+    by then. (A cut between its start and that read fails the run, which needs its state:
+    once in CI, when the cut came as soon as the run's row was there.)
+    """
     world.write_config(
         {"slow": every(5, job="slow", options={"seconds": 3}, **job)},
         state={"url": _through(postgres_url, relay.port), "node": "a", "grace": "30s"},
@@ -130,6 +135,14 @@ def _active_with_a_run_going(
         timeout=30,
         what="a run going",
     )[0]
+    since = going.started_at.timestamp()
+    wait_for(
+        lambda: [
+            r for r in world.fake.requests if r.path.rstrip("/") == "/v1/me" and r.at >= since
+        ],
+        timeout=30,
+        what="the run's first Spotify call",
+    )
     return daemon, going
 
 
